@@ -1,0 +1,8 @@
+"""Pure numerics: train batches of tiny sigmoid networks (arrays in, arrays out).
+
+`train` runs the Numba kernels; `kernels.reference.train_reference` is the
+plain NumPy ground truth they are tested against.
+"""
+from kernels.batch import CRITERIA, LOSSES, TrainResult, checkpoint_epochs, train
+
+__all__ = ["train", "TrainResult", "checkpoint_epochs", "LOSSES", "CRITERIA"]

@@ -1,0 +1,177 @@
+"""`train`: the public entry point that trains a batch of networks in lanes.
+
+It validates and converts the arguments, runs the Numba kernel
+(`kernels.kernel.train_range`) over blocks of lanes in threads (the kernel
+releases the GIL), and returns a `TrainResult` of per-lane arrays.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import kernel as _k
+
+LOSSES = ("mse", "bce")
+CRITERIA = ("margin", "loss")
+MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 64, 8, 64
+DEFAULT_TILE = 64
+
+
+@dataclass
+class TrainResult:
+    """Per-lane statistics; arrays have the lane axis last.
+
+    See `kernels.reference` for the definition of each statistic.
+    """
+
+    epoch_converged: np.ndarray  # (L,) int64, -1 if never
+    converged: np.ndarray  # (L,) bool, criterion holds at the last state
+    epochs_run: np.ndarray  # (L,) int64
+    diverged: np.ndarray  # (L,) bool
+    final_loss: np.ndarray  # (L,) float64
+    min_loss: np.ndarray
+    final_mse: np.ndarray
+    accuracy: np.ndarray
+    sat_hidden_start: np.ndarray
+    sat_output_start: np.ndarray
+    sat_hidden_end: np.ndarray
+    sat_output_end: np.ndarray
+    grad_norm: np.ndarray
+    outputs: np.ndarray  # (N, L) float64
+    checkpoint_epochs: np.ndarray  # (K,) int64
+    checkpoint_loss: np.ndarray  # (K, L) float64, NaN where not reached
+
+
+def checkpoint_epochs(epochs, k):
+    """k log-spaced states in [0, epochs], always 0 and `epochs` (fewer if they coincide)."""
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    if k == 1:
+        return np.array([epochs], np.int64)
+    states = np.rint(np.geomspace(1, epochs + 1, k)) - 1
+    return np.unique(states.astype(np.int64))
+
+
+def _codes(value, names, what, n_lanes):
+    """Per-lane int8 codes from names ('mse'...) or codes, scalar or sequence."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US":
+        lookup = {name: i for i, name in enumerate(names)}
+        bad = [v for v in np.unique(arr) if v not in lookup]
+        if bad:
+            raise ValueError(f"{what} must be one of {', '.join(names)}; got {bad[0]!r}")
+        arr = np.vectorize(lookup.__getitem__, otypes=[np.int8])(arr) if arr.ndim else np.int8(lookup[str(arr)])
+    arr = np.broadcast_to(np.asarray(arr, np.int8), (n_lanes,))
+    if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
+        raise ValueError(f"{what} codes must be in 0..{len(names) - 1}")
+    return np.ascontiguousarray(arr)
+
+
+def _per_lane(value, dtype, what, n_lanes):
+    arr = np.asarray(value, dtype=dtype)
+    try:
+        return np.ascontiguousarray(np.broadcast_to(arr, (n_lanes,)))
+    except ValueError:
+        raise ValueError(f"{what} must be a scalar or have one value per lane ({n_lanes}); got shape {arr.shape}") from None
+
+
+def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
+          criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+          threads=1, tile=DEFAULT_TILE):
+    """Train L networks of shape D-H-1 by full-batch gradient descent.
+
+    X (N, D) inputs and Y (N,) targets in [0, 1] are shared by all lanes.
+    W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,) are the initial parameters:
+    C-contiguous arrays of one float dtype (float64 or float32, the working
+    precision), updated in place to the final parameters. Hyperparameters
+    are scalars or per-lane sequences: lr, loss ('mse'/'bce'), bce_eps,
+    momentum, criterion ('margin'/'loss'), margin, tol, early_stop.
+    `checkpoints` is a count of log-spaced states or an explicit sequence of
+    states in [0, epochs]. `threads` blocks of lanes train in parallel.
+    """
+    params = (W1, b1, W2, b2)
+    dtype = np.asarray(W1).dtype
+    if dtype not in (np.float64, np.float32):
+        raise TypeError(f"weights must be float64 or float32, got {dtype}")
+    for name, p in zip(("W1", "b1", "W2", "b2"), params):
+        if not isinstance(p, np.ndarray) or p.dtype != dtype or not p.flags.c_contiguous or not p.flags.writeable:
+            raise TypeError(f"{name} must be a writeable C-contiguous {dtype} ndarray (it is updated in place)")
+    if W1.ndim != 3:
+        raise ValueError(f"W1 must have shape (inputs, hidden, lanes); got {W1.shape}")
+    n_inputs, hidden, n_lanes = W1.shape
+    for name, p, shape in (("b1", b1, (hidden, n_lanes)), ("W2", W2, (hidden, n_lanes)), ("b2", b2, (n_lanes,))):
+        if p.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}; got {p.shape}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    Y = np.ascontiguousarray(np.asarray(Y, dtype=dtype).reshape(-1))
+    if X.ndim != 2 or X.shape[1] != n_inputs or Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X must be (N, {n_inputs}) and Y (N,); got {X.shape} and {Y.shape}")
+    n_samples = X.shape[0]
+    if not (1 <= n_samples <= MAX_SAMPLES and 1 <= n_inputs <= MAX_INPUTS and 1 <= hidden <= MAX_HIDDEN):
+        raise ValueError(f"shapes out of range: N={n_samples} (1..{MAX_SAMPLES}), D={n_inputs} (1..{MAX_INPUTS}), H={hidden} (1..{MAX_HIDDEN})")
+    if np.any((Y < 0) | (Y > 1)) or not np.all(np.isfinite(X)):
+        raise ValueError("targets must lie in [0, 1] and inputs must be finite")
+    epochs = int(epochs)
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0; got {epochs}")
+
+    if np.ndim(checkpoints) == 0:
+        ck = checkpoint_epochs(epochs, int(checkpoints))
+    else:
+        ck = np.asarray(checkpoints, dtype=np.int64).reshape(-1)
+        if ck.size and (ck.min() < 0 or ck.max() > epochs):
+            raise ValueError(f"checkpoint states must lie in [0, {epochs}]")
+    order = np.argsort(ck, kind="stable")
+    ck_sorted = np.ascontiguousarray(ck[order])
+
+    lane_args = (
+        _per_lane(lr, dtype, "lr", n_lanes),
+        _codes(loss, LOSSES, "loss", n_lanes),
+        _per_lane(bce_eps, dtype, "bce_eps", n_lanes),
+        _per_lane(momentum, dtype, "momentum", n_lanes),
+        _codes(criterion, CRITERIA, "criterion", n_lanes),
+        _per_lane(margin, dtype, "margin", n_lanes),
+        _per_lane(tol, dtype, "tol", n_lanes),
+        _per_lane(early_stop, np.bool_, "early_stop", n_lanes),
+    )
+    out_f = np.full((_k.N_FLOAT_STATS, n_lanes), np.nan)
+    out_i = np.zeros((_k.N_INT_STATS, n_lanes), np.int64)
+    out_outputs = np.full((n_samples, n_lanes), np.nan)
+    out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
+
+    def run(lo, hi):
+        _k.train_range(X, Y, W1, b1, W2, b2, *lane_args, epochs, ck_sorted, lo, hi, tile,
+                       out_f, out_i, out_outputs, out_ck)
+
+    threads = max(1, min(int(threads or os.cpu_count() or 1), -(-n_lanes // tile))) if n_lanes else 1
+    if threads == 1:
+        run(0, n_lanes)
+    else:
+        # Several blocks per thread so lanes that stop early do not leave a thread idle.
+        n_blocks = min(-(-n_lanes // tile), 4 * threads)
+        bounds = np.linspace(0, -(-n_lanes // tile), n_blocks + 1).astype(np.int64) * tile
+        bounds = np.minimum(bounds, n_lanes)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, bounds[:-1], bounds[1:]))
+
+    ck_loss = np.empty_like(out_ck)
+    ck_loss[order] = out_ck
+    return TrainResult(
+        epoch_converged=out_i[_k.I_EPOCH_CONVERGED],
+        converged=out_i[_k.I_CONVERGED].astype(bool),
+        epochs_run=out_i[_k.I_EPOCHS_RUN],
+        diverged=out_i[_k.I_DIVERGED].astype(bool),
+        final_loss=out_f[_k.F_FINAL_LOSS],
+        min_loss=out_f[_k.F_MIN_LOSS],
+        final_mse=out_f[_k.F_FINAL_MSE],
+        accuracy=out_f[_k.F_ACCURACY],
+        sat_hidden_start=out_f[_k.F_SAT_HIDDEN_START],
+        sat_output_start=out_f[_k.F_SAT_OUTPUT_START],
+        sat_hidden_end=out_f[_k.F_SAT_HIDDEN_END],
+        sat_output_end=out_f[_k.F_SAT_OUTPUT_END],
+        grad_norm=out_f[_k.F_GRAD_NORM],
+        outputs=out_outputs,
+        checkpoint_epochs=ck,
+        checkpoint_loss=ck_loss,
+    )
