@@ -146,18 +146,64 @@ def _vexp_overload(x):
     return None
 
 
+@njit(error_model="numpy")
+def _sigmoid64(z):
+    """1 / (1 + exp(-z)) with exp specialised to what sigmoid needs.
+
+    -z is clamped to [-40, 710]: below -40, exp(-z) < 2**-53 and 1 + exp(-z)
+    rounds to 1 anyway; above 709.43 the scale 2**1024 is inf and the result
+    0 (NumPy's formula gives subnormals down to z = -709.78, then 0). The
+    clamps are written so that NaN passes through them.
+    """
+    u = -z
+    u = 710.0 if u > 710.0 else u
+    u = -40.0 if u < -40.0 else u
+    n = np.floor(fma(u, _LOG2E, 0.5))
+    r = fma(n, -_LN2_LO, fma(n, -_LN2_HI, u))
+    p = 2.5110049204818658e-08
+    p = fma(p, r, 2.763265472252779e-07)
+    p = fma(p, r, 2.755724088722987e-06)
+    p = fma(p, r, 2.4801485441561313e-05)
+    p = fma(p, r, 0.00019841269890076403)
+    p = fma(p, r, 0.0013888888952352863)
+    p = fma(p, r, 0.008333333333319589)
+    p = fma(p, r, 0.04166666666648795)
+    p = fma(p, r, 0.1666666666666668)
+    p = fma(p, r, 0.5000000000000019)
+    p = fma(p * r, r, r)
+    return 1.0 / (1.0 + (p + 1.0) * _pow2_f64(n))
+
+
+@njit(error_model="numpy")
+def _sigmoid32(z):
+    """float32 twin of `_sigmoid64`: -z clamped to [-18, 89]."""
+    one = np.float32(1.0)
+    u = -z
+    u = np.float32(89.0) if u > np.float32(89.0) else u
+    u = np.float32(-18.0) if u < np.float32(-18.0) else u
+    n = np.floor(fma(u, np.float32(_LOG2E), np.float32(0.5)))
+    r = fma(n, -_LN2_LO_F32, fma(n, -_LN2_HI_F32, u))
+    p = np.float32(1.0 / 5040.0)
+    p = fma(p, r, np.float32(1.0 / 720.0))
+    p = fma(p, r, np.float32(1.0 / 120.0))
+    p = fma(p, r, np.float32(1.0 / 24.0))
+    p = fma(p, r, np.float32(1.0 / 6.0))
+    p = fma(p, r, np.float32(0.5))
+    p = fma(p * r, r, r)
+    return one / (one + (p + one) * _pow2_f32(n))
+
+
 def sigmoid(z):
-    """1 / (1 + exp(-z)), the notebooks' formula."""
+    """1 / (1 + exp(-z)), the notebooks' formula (NumPy when called from Python)."""
     return 1.0 / (1.0 + np.exp(-z))
 
 
 @overload(sigmoid)
 def _sigmoid_overload(z):
     if z == types.float32:
-        one32 = np.float32(1.0)
-        return lambda z: one32 / (one32 + exp32(-z))
+        return lambda z: _sigmoid32(z)
     if z == types.float64:
-        return lambda z: 1.0 / (1.0 + exp64(-z))
+        return lambda z: _sigmoid64(z)
     return None
 
 
@@ -167,4 +213,13 @@ def exp_array(x):
     out = np.empty_like(x)
     for i in range(x.shape[0]):
         out[i] = vexp(x[i])
+    return out
+
+
+@njit(error_model="numpy", cache=True)
+def sigmoid_array(z):
+    """Element-wise kernel sigmoid over a 1-D array (for tests)."""
+    out = np.empty_like(z)
+    for i in range(z.shape[0]):
+        out[i] = sigmoid(z[i])
     return out

@@ -59,11 +59,7 @@ def _saturation(X, w1, b1, w2, b2, j):
             z = z + b1[h, j]
             if abs(z) > SATURATION_Z:
                 sat_h += 1
-            a = sigmoid(z)
-            if h == 0:
-                z2 = a * w2[h, j]
-            else:
-                z2 += a * w2[h, j]
+            z2 += sigmoid(z) * w2[h, j]
         z2 = z2 + b2[j]
         if abs(z2) > SATURATION_Z:
             sat_o += 1
@@ -90,6 +86,14 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
     one = np.ones(1, dt)[0]
     zero = one - one
     n_dt = one * n_samples
+
+    nz_count = np.zeros(n_samples, np.int64)
+    nz_index = np.zeros((n_samples, max(2, n_inputs)), np.int64)
+    for n in range(n_samples):
+        for d in range(n_inputs):
+            if X[n, d] != 0:
+                nz_index[n, nz_count[n]] = d
+                nz_count[n] += 1
 
     w1 = np.empty((n_inputs, hidden, tile), dt)
     b1 = np.empty((hidden, tile), dt)
@@ -175,51 +179,103 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                         gw1[d, h, j] = zero
             for n in range(n_samples):
                 yn = Y[n]
+                k = nz_count[n]
+                d0 = nz_index[n, 0]
+                d1 = nz_index[n, 1]
+                x0 = X[n, d0]
+                x1 = X[n, d1]
+                # Hidden layer and the output pre-activation, summed over h in order.
+                # z = sum of x_d w_d over the non-zero inputs, then + b: samples with
+                # up to two non-zero inputs (all of XOR's) take one fused loop.
+                for j in range(active):
+                    z2[j] = zero
                 for h in range(hidden):
-                    for j in range(active):
-                        a1[h, j] = zero
-                    for d in range(n_inputs):
-                        xd = X[n, d]
-                        if xd != 0:
-                            for j in range(active):
-                                a1[h, j] += xd * w1[d, h, j]
-                    for j in range(active):
-                        a1[h, j] = sigmoid(a1[h, j] + b1[h, j])
-                for j in range(active):
-                    z2[j] = a1[0, j] * w2[0, j]
-                for h in range(1, hidden):
-                    for j in range(active):
-                        z2[j] += a1[h, j] * w2[h, j]
-                for j in range(active):
-                    a = sigmoid(z2[j] + b2[j])
-                    a2[n, j] = a
-                    err = abs(a - yn)
-                    sse[j] += err * err
-                    maxerr[j] = err if err > maxerr[j] else maxerr[j]
+                    if k == 0:
+                        for j in range(active):
+                            a = sigmoid(b1[h, j])
+                            a1[h, j] = a
+                            z2[j] += a * w2[h, j]
+                    elif k == 1:
+                        for j in range(active):
+                            a = sigmoid(x0 * w1[d0, h, j] + b1[h, j])
+                            a1[h, j] = a
+                            z2[j] += a * w2[h, j]
+                    elif k == 2:
+                        for j in range(active):
+                            a = sigmoid((x0 * w1[d0, h, j] + x1 * w1[d1, h, j]) + b1[h, j])
+                            a1[h, j] = a
+                            z2[j] += a * w2[h, j]
+                    else:
+                        for j in range(active):
+                            a1[h, j] = zero
+                        for d in range(n_inputs):
+                            xd = X[n, d]
+                            if xd != 0:
+                                for j in range(active):
+                                    a1[h, j] += xd * w1[d, h, j]
+                        for j in range(active):
+                            a = sigmoid(a1[h, j] + b1[h, j])
+                            a1[h, j] = a
+                            z2[j] += a * w2[h, j]
+                # Output, loss terms and the output delta.
                 if has_bce:
                     for j in range(active):
-                        a = a2[n, j]
+                        a = sigmoid(z2[j] + b2[j])
+                        a2[n, j] = a
+                        err = abs(a - yn)
+                        sse[j] += err * err
+                        maxerr[j] = err if err > maxerr[j] else maxerr[j]
                         g = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
                         d2[j] = g
                         gb2[j] += g
                 else:
                     for j in range(active):
-                        g = mse_delta(a2[n, j], yn, one)
+                        a = sigmoid(z2[j] + b2[j])
+                        a2[n, j] = a
+                        err = abs(a - yn)
+                        sse[j] += err * err
+                        maxerr[j] = err if err > maxerr[j] else maxerr[j]
+                        g = mse_delta(a, yn, one)
                         d2[j] = g
                         gb2[j] += g
+                # Backward through the hidden layer.
                 for h in range(hidden):
-                    for j in range(active):
-                        a = a1[h, j]
-                        g = d2[j]
-                        gw2[h, j] += a * g
-                        g1 = (g * w2[h, j]) * (a * (one - a))
-                        gb1[h, j] += g1
-                        a1[h, j] = g1
-                    for d in range(n_inputs):
-                        xd = X[n, d]
-                        if xd != 0:
-                            for j in range(active):
-                                gw1[d, h, j] += xd * a1[h, j]
+                    if k == 0:
+                        for j in range(active):
+                            a = a1[h, j]
+                            g = d2[j]
+                            gw2[h, j] += a * g
+                            gb1[h, j] += (g * w2[h, j]) * (a * (one - a))
+                    elif k == 1:
+                        for j in range(active):
+                            a = a1[h, j]
+                            g = d2[j]
+                            gw2[h, j] += a * g
+                            g1 = (g * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += g1
+                            gw1[d0, h, j] += x0 * g1
+                    elif k == 2:
+                        for j in range(active):
+                            a = a1[h, j]
+                            g = d2[j]
+                            gw2[h, j] += a * g
+                            g1 = (g * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += g1
+                            gw1[d0, h, j] += x0 * g1
+                            gw1[d1, h, j] += x1 * g1
+                    else:
+                        for j in range(active):
+                            a = a1[h, j]
+                            g = d2[j]
+                            gw2[h, j] += a * g
+                            g1 = (g * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += g1
+                            a1[h, j] = g1
+                        for d in range(n_inputs):
+                            xd = X[n, d]
+                            if xd != 0:
+                                for j in range(active):
+                                    gw1[d, h, j] += xd * a1[h, j]
 
             # Loss, criterion and stopping of state e.
             for j in range(active):

@@ -1,0 +1,67 @@
+"""Accuracy of the vectorisable exp and sigmoid, in ulp, over the range sigmoid meets."""
+import mpmath
+import numpy as np
+import pytest
+
+from kernels.fastmath import exp_array
+
+F64_TINY, F64_MAX = -708.3964185322641, 709.782712893384  # log(2**-1022), overflow threshold
+F32_TINY, F32_MAX = -87.33654, 88.72283
+
+def ulp_error(got, x, dtype):
+    with mpmath.workdps(50):
+        exact = [mpmath.exp(mpmath.mpf(float(v))) for v in x]
+    spacing = np.spacing(np.array([float(e) for e in exact]).astype(dtype)).astype(float)
+    return np.array([float(abs(mpmath.mpf(float(g)) - e)) for g, e in zip(got, exact)]) / spacing
+
+@pytest.mark.parametrize("dtype, lo, hi, bound", [
+    (np.float64, F64_TINY, F64_MAX, 1.01),
+    (np.float32, F32_TINY, F32_MAX, 1.05),
+])
+def test_exp_within_one_ulp_over_the_normal_range(dtype, lo, hi, bound):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([
+        np.linspace(lo, hi, 3000),                 # the whole range, both ends included
+        rng.uniform(-40, 40, 3000),                # where sigmoid's inputs live
+        rng.uniform(-1e-3, 1e-3, 300),             # around 0
+        lo + rng.uniform(0, 1, 300), hi - rng.uniform(0, 1, 300),   # next to both ends
+    ]).astype(dtype)
+    got = exp_array(x)
+    assert got.dtype == dtype
+    err = ulp_error(got, x, dtype)
+    assert err.max() <= bound, (err.max(), x[err.argmax()])
+
+@pytest.mark.parametrize("dtype, tiny, big", [(np.float64, F64_TINY, F64_MAX), (np.float32, F32_TINY, F32_MAX)])
+def test_exp_ends_and_special_values(dtype, tiny, big):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, big * 1.0001, tiny * 1.0001, -1e30, 1e30], dtype)
+    got = exp_array(x)
+    assert np.isnan(got[0])
+    assert got[1] == np.inf and got[2] == 0.0 and got[3] == 1.0
+    assert got[4] == np.inf      # overflow
+    assert got[5] == 0.0         # subnormal results are flushed to zero
+    assert got[6] == 0.0 and got[7] == np.inf
+    # The last normal result and the largest finite one are still accurate.
+    edge = np.array([np.nextafter(dtype(tiny), dtype(0)) + 0 * dtype(1), np.nextafter(dtype(big), dtype(0))], dtype)
+    assert ulp_error(exp_array(edge), edge, dtype).max() <= 1.05
+
+def test_exp_is_monotone_on_a_fine_grid():
+    x = np.linspace(-30, 30, 200001)
+    assert np.all(np.diff(exp_array(x)) >= 0)
+
+
+@pytest.mark.parametrize("dtype, bound", [(np.float64, 4.0), (np.float32, 2.0)])
+def test_kernel_sigmoid_matches_the_notebook_formula(dtype, bound):
+    """Within a few ulp of 1 / (1 + exp(-z)) in float64 rounded to dtype; 0 and 1 at the ends."""
+    from kernels.fastmath import sigmoid_array
+    z = np.concatenate([np.linspace(-800, 800, 20001), np.random.default_rng(0).uniform(-40, 40, 20000)])
+    z = z.astype(dtype)
+    with np.errstate(over="ignore"):
+        ref = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(dtype)
+    got = sigmoid_array(z)
+    normal = ref > np.finfo(dtype).tiny
+    err = np.abs(got[normal].astype(float) - ref[normal]) / np.spacing(ref[normal]).astype(float)
+    assert err.max() <= bound
+    assert np.all(got[~normal] <= np.finfo(dtype).tiny)  # where NumPy gives a subnormal or 0
+    assert np.all(got[z > 40] == 1.0) and np.all(got[z < -720] == 0.0)
+    special = sigmoid_array(np.array([np.nan, np.inf, -np.inf], dtype))
+    assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == 0.0
