@@ -15,7 +15,7 @@ from kernels import kernel as _k
 LOSSES = ("mse", "bce")
 CRITERIA = ("margin", "loss")
 MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 64, 8, 64
-DEFAULT_TILE = 64
+DEFAULT_TILE = {np.dtype(np.float64): 64, np.dtype(np.float32): 128}  # lanes per tile: 8 SIMD vectors
 
 
 @dataclass
@@ -65,20 +65,26 @@ def _codes(value, names, what, n_lanes):
     arr = np.broadcast_to(np.asarray(arr, np.int8), (n_lanes,))
     if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
         raise ValueError(f"{what} codes must be in 0..{len(names) - 1}")
-    return np.ascontiguousarray(arr)
+    return _owned(arr)
+
+
+def _owned(arr, dtype=None):
+    """A writeable C-contiguous copy: the kernel is compiled for one kind of array only
+    (read-only views, from pandas or broadcasting, would compile a second version)."""
+    return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
 def _per_lane(value, dtype, what, n_lanes):
     arr = np.asarray(value, dtype=dtype)
     try:
-        return np.ascontiguousarray(np.broadcast_to(arr, (n_lanes,)))
+        return _owned(np.broadcast_to(arr, (n_lanes,)))
     except ValueError:
         raise ValueError(f"{what} must be a scalar or have one value per lane ({n_lanes}); got shape {arr.shape}") from None
 
 
 def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
           criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
-          threads=1, tile=DEFAULT_TILE):
+          threads=1, tile=None):
     """Train L networks of shape D-H-1 by full-batch gradient descent.
 
     X (N, D) inputs and Y (N,) targets in [0, 1] are shared by all lanes.
@@ -89,6 +95,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     momentum, criterion ('margin'/'loss'), margin, tol, early_stop.
     `checkpoints` is a count of log-spaced states or an explicit sequence of
     states in [0, epochs]. `threads` blocks of lanes train in parallel.
+    `tile` (lanes trained together in cache) changes speed, never results.
     """
     params = (W1, b1, W2, b2)
     dtype = np.asarray(W1).dtype
@@ -103,11 +110,14 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     for name, p, shape in (("b1", b1, (hidden, n_lanes)), ("W2", W2, (hidden, n_lanes)), ("b2", b2, (n_lanes,))):
         if p.shape != shape:
             raise ValueError(f"{name} must have shape {shape}; got {p.shape}")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    Y = np.ascontiguousarray(np.asarray(Y, dtype=dtype).reshape(-1))
+    X = _owned(X, dtype)
+    Y = _owned(np.asarray(Y).reshape(-1), dtype)
     if X.ndim != 2 or X.shape[1] != n_inputs or Y.shape[0] != X.shape[0]:
         raise ValueError(f"X must be (N, {n_inputs}) and Y (N,); got {X.shape} and {Y.shape}")
     n_samples = X.shape[0]
+    tile = int(tile or DEFAULT_TILE[dtype])
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1; got {tile}")
     if not (1 <= n_samples <= MAX_SAMPLES and 1 <= n_inputs <= MAX_INPUTS and 1 <= hidden <= MAX_HIDDEN):
         raise ValueError(f"shapes out of range: N={n_samples} (1..{MAX_SAMPLES}), D={n_inputs} (1..{MAX_INPUTS}), H={hidden} (1..{MAX_HIDDEN})")
     if np.any((Y < 0) | (Y > 1)) or not np.all(np.isfinite(X)):
@@ -123,7 +133,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
         if ck.size and (ck.min() < 0 or ck.max() > epochs):
             raise ValueError(f"checkpoint states must lie in [0, {epochs}]")
     order = np.argsort(ck, kind="stable")
-    ck_sorted = np.ascontiguousarray(ck[order])
+    ck_sorted = _owned(ck[order])
 
     lane_args = (
         _per_lane(lr, dtype, "lr", n_lanes),

@@ -1,0 +1,126 @@
+"""Initial weights of one network, and lane stacking. Pure NumPy: arrays out.
+
+A network D-H-1 has W1 (D, H), b1 (H,), W2 (H,), b2 (a 0-d array).
+
+The draw depends only on (seed, scheme, D, H). It is made in float64,
+then the weights are multiplied by `init_scale`, then everything is cast to
+`dtype`. So one seed gives the same *direction* in weight space at every
+init_scale, learning rate, loss, momentum...: comparisons across a grid are
+paired (common random numbers), and a float32 run starts from the float64
+draw rounded once.
+
+Schemes:
+
+``normal``
+    W1 ~ N(0, 1) (D, H), then W2 ~ N(0, 1) (H,), times init_scale;
+    biases = bias_init.
+``uniform``
+    W1 ~ U(-1, 1), then W2 ~ U(-1, 1), times init_scale; biases = bias_init.
+``xavier``
+    Glorot uniform: W1 ~ U(-a1, a1) with a1 = sqrt(6 / (D + H)), then
+    W2 ~ U(-a2, a2) with a2 = sqrt(6 / (H + 1)), times init_scale;
+    biases = bias_init.
+
+    These three draw from ``np.random.Generator(np.random.PCG64(
+    np.random.SeedSequence([seed, SCHEME_CODE[scheme], D, H])))``, W1 first
+    (row-major), then W2.
+``numpy-legacy-normal``
+    Notebooks 000 and 002: ``np.random.seed(seed); W1 = randn(D, H);
+    W2 = randn(H, 1)``, both times init_scale; biases = bias_init (zero by
+    default, as in the notebooks). Drawn from a private
+    ``np.random.RandomState(seed)``, never the global state.
+``numpy-legacy-uniform``
+    Notebook 001: ``np.random.seed(seed); W1 = rand(H, D); b1 = rand(H, 1);
+    W2 = rand(1, H); b2 = rand(1, 1)`` in that order (column layout),
+    converted to ours (W1 transposed to (D, H), W2 flattened to (H,)). The
+    weights are multiplied by init_scale; the biases are drawn, U[0, 1), and
+    neither scaled nor set from bias_init.
+"""
+import math
+
+import numpy as np
+
+SCHEMES = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
+# Part of the seed-sequence entropy: fixed forever, or every run's draw would change.
+SCHEME_CODE = {"normal": 1, "uniform": 2, "xavier": 3}
+
+
+def generator(seed, scheme, n_inputs, hidden):
+    """The `np.random.Generator` that draws (seed, scheme, D, H)'s weights."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        [int(seed), SCHEME_CODE[scheme], int(n_inputs), int(hidden)])))
+
+
+def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    for name, v in (("n_inputs", n_inputs), ("hidden", hidden)):
+        if isinstance(v, bool) or int(v) != v or int(v) < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if not (math.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
+    if not math.isfinite(bias_init):
+        raise ValueError(f"bias_init must be finite, got {bias_init!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+    return dtype
+
+
+def initial_weights(scheme, seed, n_inputs, hidden, init_scale=1.0, bias_init=0.0, dtype=np.float64):
+    """(W1 (D, H), b1 (H,), W2 (H,), b2 ()) of one network, as arrays of `dtype`."""
+    dtype = _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype)
+    D, H, seed = int(n_inputs), int(hidden), int(seed)
+    b1 = np.full(H, float(bias_init))
+    b2 = np.array(float(bias_init))
+    if scheme == "numpy-legacy-normal":
+        rs = np.random.RandomState(seed)
+        W1 = rs.randn(D, H)
+        W2 = rs.randn(H, 1)[:, 0]
+    elif scheme == "numpy-legacy-uniform":
+        rs = np.random.RandomState(seed)
+        W1 = rs.rand(H, D).T
+        b1 = rs.rand(H, 1)[:, 0]
+        W2 = rs.rand(1, H)[0]
+        b2 = np.array(rs.rand(1, 1)[0, 0])
+    else:
+        rng = generator(seed, scheme, D, H)
+        if scheme == "normal":
+            W1 = rng.standard_normal((D, H))
+            W2 = rng.standard_normal(H)
+        else:
+            a1, a2 = (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
+            W1 = rng.uniform(-a1, a1, (D, H))
+            W2 = rng.uniform(-a2, a2, H)
+    W1 = W1 * float(init_scale)
+    W2 = W2 * float(init_scale)
+    return (np.ascontiguousarray(W1, dtype=dtype), np.ascontiguousarray(b1, dtype=dtype),
+            np.ascontiguousarray(W2, dtype=dtype), np.asarray(b2, dtype=dtype).reshape(()))
+
+
+def stack_lanes(networks):
+    """Stack per-network (W1, b1, W2, b2) tuples into lane arrays, lane axis last.
+
+    Returns (W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)), C-contiguous and
+    writeable, in the dtype of the networks (which must all share it and
+    their shapes).
+    """
+    networks = list(networks)
+    if not networks:
+        raise ValueError("stack_lanes needs at least one network")
+    W1_0, b1_0, W2_0, b2_0 = networks[0]
+    dtype = np.asarray(W1_0).dtype
+    D, H = np.shape(W1_0)
+    shapes = ((D, H), (H,), (H,), ())
+    for i, net in enumerate(networks):
+        if len(net) != 4:
+            raise ValueError(f"network {i}: expected (W1, b1, W2, b2), got {len(net)} arrays")
+        for name, arr, shape in zip(("W1", "b1", "W2", "b2"), net, shapes):
+            arr = np.asarray(arr)
+            if arr.shape != shape or arr.dtype != dtype:
+                raise ValueError(f"network {i}: {name} has shape {arr.shape} and dtype {arr.dtype}; "
+                                 f"expected {shape} and {dtype} like network 0")
+    return tuple(np.ascontiguousarray(np.stack([np.asarray(net[k]) for net in networks], axis=-1), dtype=dtype)
+                 for k in range(4))

@@ -1,0 +1,17 @@
+"""sweep: train thousands of tiny sigmoid networks over a grid of hyperparameters.
+
+``load_grid(path)`` reads and validates a grid file, ``expand(grid)`` gives
+its runs table (one pandas row per run). Importing the package is cheap:
+NumPy, pandas and Numba are imported only when these are first used.
+"""
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_grid", "expand"]
+
+
+def __getattr__(name):
+    if name in ("load_grid", "expand"):
+        from sweep import grid
+
+        return getattr(grid, name)
+    raise AttributeError(f"module 'sweep' has no attribute {name!r}")

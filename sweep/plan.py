@@ -1,0 +1,299 @@
+"""Plan a sweep: group its runs into chunks, estimate its cost, describe it.
+
+Chunks. One kernel call trains one chunk: runs that share a shape, i.e. the
+same (dataset, hidden, epochs, dtype, checkpoints), since the data, the
+layer sizes, the epoch loop and the checkpoint list are shared by all lanes
+of a call; every other parameter (lr, loss, init_scale, seed, momentum...)
+may differ from lane to lane. Within a shape the runs are sorted by run_id
+and cut into the fewest chunks of at most `chunk_size` lanes, of sizes that
+differ by at most one. `chunk_id` is 16 hex digits of the sha256 of the
+chunk's sorted run ids (one per line), so the same runs give the same
+chunks whatever the order of the grid file. Shapes come in a fixed order:
+by dataset, hidden, epochs, dtype, checkpoints.
+
+Estimate. `calibrate` times real kernel calls on one thread: up to 512
+lanes (runs of the plan, with their own initial weights and
+hyperparameters) of each of the three shapes expected to take longest
+(network-epochs x samples x hidden x (inputs + 3)), for 200 epochs or more,
+until a call takes 0.1 s, after a 2-epoch warm-up call that compiles the
+kernel or loads it from Numba's cache. Other shapes take the rate measured
+on the longest one, scaled by their size. The estimate divides each
+shape's network-epochs by its rate times the workers that can be kept busy
+(the CPU count, or --jobs; fewer when there are fewer lanes than one
+kernel tile, 64 in float64, per worker). Runs that stop early (early_stop, divergence) make it an upper
+bound; writing the results is not counted.
+"""
+import hashlib
+import os
+import textwrap
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints")
+# Lanes a kernel thread trains together (kernels.batch tiles): fewer lanes than this per worker leave workers idle.
+TILE_LANES = {"float64": 64, "float32": 128}
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """A group of runs of one shape, trained by one kernel call."""
+
+    chunk_id: str
+    dataset: str
+    hidden: int
+    epochs: int
+    dtype: str
+    checkpoints: object  # int (count) or tuple of epochs
+    rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
+    run_ids: tuple  # in lane order (sorted)
+
+    @property
+    def n_runs(self):
+        return len(self.run_ids)
+
+    @property
+    def network_epochs(self):
+        """Upper bound of the work: runs x epochs (fewer when runs stop early)."""
+        return self.n_runs * self.epochs
+
+    @property
+    def shape(self):
+        return (self.dataset, self.hidden, self.epochs, self.dtype, self.checkpoints)
+
+
+def chunk_id(run_ids):
+    return hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
+
+
+def _shape_sort_key(key):
+    dataset, hidden, epochs, dtype, checkpoints = key
+    ck = (0, checkpoints, ()) if isinstance(checkpoints, int) else (1, 0, tuple(checkpoints))
+    return (str(dataset), int(hidden), int(epochs), str(dtype), ck)
+
+
+def plan_chunks(runs, chunk_size):
+    """The chunks of a runs table (see the module docstring), in a deterministic order."""
+    chunk_size = int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if len(runs) == 0:
+        return []
+    groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False).indices
+    ids = runs["run_id"].to_numpy(dtype=object)
+    chunks = []
+    for key in sorted(groups, key=_shape_sort_key):
+        rows = np.asarray(groups[key], dtype=np.int64)
+        rows = rows[np.argsort(ids[rows].astype(str), kind="stable")]
+        n_chunks = -(-rows.size // chunk_size)
+        dataset, hidden, epochs, dtype, checkpoints = key
+        for part in np.array_split(rows, n_chunks):
+            run_ids = tuple(ids[part].tolist())
+            chunks.append(Chunk(chunk_id(run_ids), str(dataset), int(hidden), int(epochs), str(dtype),
+                                checkpoints if isinstance(checkpoints, tuple) else int(checkpoints),
+                                part, run_ids))
+    return chunks
+
+
+# --------------------------------------------------------------------------- estimate
+
+@dataclass
+class Calibration:
+    """Measured speed of one shape: network-epochs per second on one worker."""
+
+    dataset: str
+    hidden: int
+    dtype: str
+    lanes: int
+    epochs: int
+    seconds: float
+    rate: float  # network-epochs / s / worker
+
+
+@dataclass
+class Estimate:
+    seconds: float
+    workers: int
+    busy_workers: int
+    calibrations: list
+    warmup_seconds: float
+
+
+def _shape_cost(n_samples, n_inputs, hidden):
+    """Relative cost of one network-epoch (forward and backward pass), for uncalibrated shapes."""
+    return n_samples * hidden * (n_inputs + 3)
+
+
+def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, workers=None, min_seconds=0.1):
+    """Time real kernel calls; return an `Estimate` of the whole sweep's wall time.
+
+    Raises ImportError when the kernels cannot be imported.
+    """
+    from kernels import train
+    from kernels.init import initial_weights, stack_lanes
+    from sweep.datasets import dataset_arrays
+
+    workers = int(workers or os.cpu_count() or 1)
+    # work per (dataset, hidden, dtype): epochs differ in count only, not in cost per epoch
+    work = {}
+    biggest = {}
+    for c in chunks:
+        key = (c.dataset, c.hidden, c.dtype)
+        work[key] = work.get(key, 0) + c.network_epochs
+        if c.n_runs > biggest.get(key, (0, None))[0]:
+            biggest[key] = (c.n_runs, c)
+    def expected_cost(key):  # the shapes that will take longest are timed
+        X, _ = dataset_arrays(grid, key[0])
+        return work[key] * _shape_cost(X.shape[0], X.shape[1], key[1])
+
+    order = sorted(work, key=lambda k: (-expected_cost(k), k))
+    warm_start = time.perf_counter()
+    measured = []
+    for key in order[:max_shapes]:
+        dataset, hidden, dtype = key
+        chunk = biggest[key][1]
+        X, Y = dataset_arrays(grid, dataset)
+        n_lanes = min(lanes, chunk.n_runs)
+        sample = runs.iloc[chunk.rows[np.linspace(0, chunk.n_runs - 1, n_lanes).astype(np.int64)]]
+        np_dtype = np.dtype(dtype)
+        nets = [initial_weights(r.init, int(r.seed), X.shape[1], hidden, init_scale=float(r.init_scale),
+                                bias_init=float(r.bias_init), dtype=np_dtype) for r in sample.itertuples()]
+        # Per-lane arrays for every hyperparameter, as `sweep run` passes them (the kernel is
+        # compiled per argument type); early_stop off: the cost of every epoch is measured.
+        hyper = dict(lr=sample["lr"].to_numpy(float), loss=sample["loss"].to_numpy(str),
+                     bce_eps=sample["bce_eps"].to_numpy(float), momentum=sample["momentum"].to_numpy(float),
+                     criterion=sample["criterion"].to_numpy(str), margin=sample["margin"].to_numpy(float),
+                     tol=sample["tol"].to_numpy(float), early_stop=np.zeros(n_lanes, dtype=bool),
+                     checkpoints=10, threads=1)
+        # Warm-up: the same call for 2 epochs compiles the kernel (or loads it from the cache).
+        train(X, Y, *stack_lanes(nets), 2, **hyper)
+        n_epochs = max(1, min(epochs, chunk.epochs))
+        while True:
+            w = stack_lanes(nets)
+            t0 = time.perf_counter()
+            train(X, Y, *w, n_epochs, **hyper)
+            dt = max(time.perf_counter() - t0, 1e-9)
+            if dt >= min_seconds or n_epochs >= chunk.epochs or n_epochs >= 100 * epochs:
+                break
+            n_epochs = min(chunk.epochs, 100 * epochs, max(n_epochs + 1, int(n_epochs * 1.5 * min_seconds / dt)))
+        measured.append(Calibration(dataset, hidden, dtype, n_lanes, n_epochs, dt, n_lanes * n_epochs / dt))
+    warmup = time.perf_counter() - warm_start - sum(c.seconds for c in measured)
+
+    shapes = {(c.dataset, c.hidden, c.dtype): c for c in measured}
+    ref = measured[0]
+    ref_x, _ = dataset_arrays(grid, ref.dataset)
+    ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden)
+    total = 0.0
+    for key, net_epochs in work.items():
+        cal = shapes.get(key)
+        if cal is not None:
+            rate = cal.rate
+        else:
+            X, _ = dataset_arrays(grid, key[0])
+            rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], key[1])
+        total += net_epochs / rate
+    busy = max(1, min(workers, sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in chunks)))
+    return Estimate(total / busy, workers, busy, measured, max(0.0, warmup))
+
+
+# --------------------------------------------------------------------------- report
+
+def format_duration(seconds):
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
+
+
+def _value(v):
+    if isinstance(v, tuple):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return f"{v:.10g}"  # enough digits for an [[exclude]] to match (see sweep.grid)
+    return f"{v:_}" if isinstance(v, int) and abs(v) >= 100_000 else str(v)
+
+
+def _axis_text(axis):
+    if len(axis.names) == 1:
+        vals = [v[0] for v in axis.values]
+        shown = ", ".join(_value(v) for v in vals[:4])
+        if len(vals) > 6:
+            shown = ", ".join(_value(v) for v in vals[:3]) + f", ..., {_value(vals[-1])}"
+        elif len(vals) > 4:
+            shown = ", ".join(_value(v) for v in vals)
+        return f"{axis.names[0]} ({axis.size}): {shown}"
+    return f"zip ({axis.size}): " + " & ".join(axis.names)
+
+
+def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
+    """The text `sweep plan` prints."""
+    lines = [f"sweep plan: {grid.name}  ({grid.file})"]
+    if grid.description:
+        lines.append(f"  {grid.description}")
+    lines.append("")
+    if grid.axes:
+        lines.append("axes (last varies fastest):")
+        lines.extend(f"  {_axis_text(a)}" for a in grid.axes)
+        lines.append("  = " + " x ".join(str(a.size) for a in grid.axes) + f" = {grid.main.size:,} runs")
+    else:
+        lines.append("axes: none (one run)")
+    for b in grid.extras:
+        lines.append(f"  + {b.path}: {b.size:,} run{'s' if b.size != 1 else ''}")
+    removed = grid.n_points - len(runs)
+    if grid.excludes:
+        lines.append(f"  - {len(grid.excludes)} exclude{'s' if len(grid.excludes) != 1 else ''}: "
+                     f"{removed:,} run{'s' if removed != 1 else ''}")
+    varied = {n for a in grid.axes for n in a.names} | {n for b in grid.extras for a in b.axes for n in a.names}
+    varied |= {n for b in grid.extras for n, v in b.fixed.items() if grid.fixed.get(n, v) != v}
+    written = [f"{k}={_value(v)}" for k, v in grid.explicit.items() if k not in varied]
+    defaults = [f"{k}={_value(v)}" for k, v in grid.fixed.items() if k not in varied and k not in grid.explicit]
+    for label, items in (("fixed", written), ("defaults", defaults)):
+        if items:
+            lines.extend(textwrap.wrap(", ".join(items), width=100, initial_indent=f"{label}: ",
+                                       subsequent_indent=" " * (len(label) + 2), break_on_hyphens=False))
+    lines.append("")
+
+    net_epochs = sum(c.network_epochs for c in chunks)
+    shapes = {c.shape for c in chunks}
+    sizes = [c.n_runs for c in chunks]
+    lines.append(f"runs:           {len(runs):,}")
+    lines.append(f"chunks:         {len(chunks):,} in {len(shapes)} shape{'s' if len(shapes) != 1 else ''} "
+                 f"(at most {grid.chunk_size:,} runs each; sizes {min(sizes):,}"
+                 + (f" to {max(sizes):,})" if max(sizes) != min(sizes) else ")"))
+    lines.append(f"network-epochs: {net_epochs:,}" + (" (at most: early_stop is on)"
+                                                     if bool(runs["early_stop"].any()) else ""))
+    if estimate is not None:
+        lines.append(f"estimate:       about {format_duration(estimate.seconds)} with {estimate.busy_workers} "
+                     f"worker{'s' if estimate.busy_workers != 1 else ''}"
+                     + (f" (of {estimate.workers})" if estimate.busy_workers != estimate.workers else ""))
+        for c in estimate.calibrations:
+            lines.append(f"                measured {c.rate:.3g} network-epochs/s per worker on {c.dataset}, "
+                         f"hidden {c.hidden}, {c.dtype} ({c.lanes} lanes x {c.epochs} epochs in {c.seconds:.2f} s)")
+    elif estimate_note:
+        lines.append(f"estimate:       {estimate_note}")
+    if n_rows > 0:
+        order = [n for a in grid.axes for n in a.names]
+        order += [n for n in runs.columns if n in varied and n not in order]
+        shown_cols = ["run_id"] + order
+        head = runs[shown_cols].head(n_rows)
+        lines.append("")
+        lines.append(f"first {len(head)} of {len(runs):,} runs:")
+        table = head.to_string(index=False, float_format=lambda x: f"{x:.10g}")
+        lines.extend("  " + line for line in table.splitlines())
+    return "\n".join(lines) + "\n"
+
+
+def network_epochs(chunks):
+    return sum(c.network_epochs for c in chunks)
