@@ -1,0 +1,146 @@
+"""The benchmark peers (benchmarks/peers.py) compute the notebooks' math:
+notebook 002's golden losses, and batched == one network at a time."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.peers import record_epochs, train_batched, train_loop
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+XOR_Y = np.array([0, 1, 1, 0], dtype=float)
+
+# Notebook 002: np.random.seed(42); W1 = randn(2, 4); W2 = randn(4, 1); zero
+# biases; lr 0.1; 10000 epochs; "Epoch e, Loss: ..." printed every 1000.
+NB002_LOSSES = [0.2832, 0.2452, 0.2124, 0.1503, 0.0572, 0.0209, 0.0107, 0.0067, 0.0047, 0.0035]
+NB002_W1 = [[5.22722431, 0.98707488, 0.68186502, 6.01151874],
+            [-3.16613113, -3.99951104, 2.91152228, 5.80878724]]
+NB002_W2 = [-6.57254498, 4.63984181, -3.9456002, 8.04506769]
+NB002_B1 = [1.24785544, 0.50324162, -2.14896976, -2.053226]
+NB002_B2 = -1.53894177
+
+
+def nb002_init():
+    np.random.seed(42)
+    W1 = np.random.randn(2, 4)
+    W2 = np.random.randn(4, 1)
+    return W1, np.zeros((1, 4)), W2, np.zeros((1, 1))
+
+
+def to_lanes(nets):
+    """Notebook-layout networks [(W1 (D,H), b1 (1,H), W2 (H,1), b2 (1,1))] -> kernel layout."""
+    return (np.stack([n[0] for n in nets], axis=-1),
+            np.stack([n[1].reshape(-1) for n in nets], axis=-1),
+            np.stack([n[2].reshape(-1) for n in nets], axis=-1),
+            np.array([float(n[3].reshape(-1)[0]) for n in nets]))
+
+
+def random_nets(rng, n, n_inputs=2, hidden=4, scales=(0.5, 1.0, 3.0)):
+    nets = []
+    for i in range(n):
+        s = scales[i % len(scales)]
+        nets.append((rng.standard_normal((n_inputs, hidden)) * s, rng.standard_normal((1, hidden)) * s * 0.5,
+                     rng.standard_normal((hidden, 1)) * s, rng.standard_normal((1, 1)) * s * 0.5))
+    return nets
+
+
+def test_loop_reproduces_notebook_002():
+    W1, b1, W2, b2 = nb002_init()
+    W1o, b1o, W2o, b2o, losses = train_loop(XOR_X, XOR_Y.reshape(-1, 1), W1, b1, W2, b2, 0.1, 10000,
+                                            record_every=1000)
+    assert np.round(losses, 4).tolist() == NB002_LOSSES
+    assert W1o is W1 and b1o is b1 and W2o is W2 and b2o is b2      # updated in place
+    np.testing.assert_allclose(W1, NB002_W1, atol=1e-7)
+    np.testing.assert_allclose(W2[:, 0], NB002_W2, atol=1e-7)
+    np.testing.assert_allclose(b1[0], NB002_B1, atol=1e-7)
+    np.testing.assert_allclose(b2[0, 0], NB002_B2, atol=1e-7)
+
+
+def test_batched_reproduces_notebook_002():
+    W1, b1, W2, b2 = to_lanes([nb002_init()])
+    *_, losses = train_batched(XOR_X, XOR_Y, W1, b1, W2, b2, 0.1, 10000, record_every=1000)
+    assert losses.shape == (10, 1)
+    assert np.round(losses[:, 0], 4).tolist() == NB002_LOSSES
+    np.testing.assert_allclose(W1[:, :, 0], NB002_W1, atol=1e-7)
+    np.testing.assert_allclose(W2[:, 0], NB002_W2, atol=1e-7)
+    np.testing.assert_allclose(b1[:, 0], NB002_B1, atol=1e-7)
+    np.testing.assert_allclose(b2[0], NB002_B2, atol=1e-7)
+
+
+def assert_batched_equals_loop(X, Y, nets, lr, epochs, record_every, block=None, rtol=1e-12):
+    lanes = [p.copy() for p in to_lanes(nets)]
+    kw = {} if block is None else {"block": block}
+    *_, losses_b = train_batched(X, Y, *lanes, lr, epochs, record_every=record_every, **kw)
+    for i, net in enumerate(nets):
+        W1, b1, W2, b2 = (p.copy() for p in net)
+        *_, losses = train_loop(X, Y, W1, b1, W2, b2, lr, epochs, record_every=record_every)
+        # relative to each parameter array's size (biases start near 0)
+        for got, want in ((lanes[0][:, :, i], W1), (lanes[1][:, i], b1[0]), (lanes[2][:, i], W2[:, 0]),
+                          (lanes[3][i], b2[0, 0])):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * max(1.0, np.max(np.abs(want))))
+        np.testing.assert_allclose(losses_b[:, i], losses, rtol=rtol, atol=1e-15)
+
+
+def test_batched_equals_loop_one_at_a_time():
+    rng = np.random.default_rng(1)
+    nets = random_nets(rng, 12)
+    assert_batched_equals_loop(XOR_X, XOR_Y, nets, 0.5, 400, record_every=50)
+
+
+def test_blocks_and_threads_do_not_change_the_result():
+    rng = np.random.default_rng(2)
+    lanes = to_lanes(random_nets(rng, 10))
+    a = [p.copy() for p in lanes]
+    b = [p.copy() for p in lanes]
+    *_, la = train_batched(XOR_X, XOR_Y, *a, 0.5, 200, record_every=20)
+    *_, lb = train_batched(XOR_X, XOR_Y, *b, 0.5, 200, record_every=20, block=3)
+    c = [p.copy() for p in lanes]
+    *_, lc = train_batched(XOR_X, XOR_Y, *c, 0.5, 200, record_every=20, threads=3)
+    for p, q, r in zip(a + [la], b + [lb], c + [lc]):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(p, r, rtol=1e-13, atol=1e-15)
+
+
+@settings(max_examples=15)
+@given(n_samples=st.integers(1, 5), n_inputs=st.integers(1, 3), hidden=st.integers(1, 5),
+       n_nets=st.integers(1, 5), seed=st.integers(0, 2**32 - 1), lr=st.sampled_from([0.05, 0.5, 2.0]))
+def test_batched_equals_loop_other_shapes(n_samples, n_inputs, hidden, n_nets, seed, lr):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 2, size=(n_samples, n_inputs)).astype(float)
+    Y = rng.random(n_samples)
+    nets = random_nets(rng, n_nets, n_inputs, hidden)
+    assert_batched_equals_loop(X, Y, nets, lr, 60, record_every=7)
+
+
+def test_record_epochs_and_shapes():
+    assert record_epochs(10000, 1000).tolist() == list(range(0, 10000, 1000))
+    assert record_epochs(10, None).size == 0
+    with pytest.raises(ValueError):
+        record_epochs(10, 0)
+    lanes = [p.copy() for p in to_lanes(random_nets(np.random.default_rng(3), 3))]
+    *_, losses = train_batched(XOR_X, XOR_Y, *lanes, 0.5, 5)
+    assert losses.shape == (0, 3)
+    # the loop accepts the 1-D forms of Y, b1, W2, b2 and updates them in place
+    W1, b1, W2, b2 = (p.copy() for p in random_nets(np.random.default_rng(3), 1)[0])
+    b1v, W2v, b2v = b1.reshape(-1).copy(), W2.reshape(-1).copy(), b2.reshape(-1).copy()
+    train_loop(XOR_X, XOR_Y, W1.copy(), b1v, W2v, b2v, 0.5, 5)
+    W1c = W1.copy()
+    train_loop(XOR_X, XOR_Y.reshape(-1, 1), W1c, b1, W2, b2, 0.5, 5)
+    np.testing.assert_array_equal(b1v, b1[0])
+    np.testing.assert_array_equal(W2v, W2[:, 0])
+    np.testing.assert_array_equal(b2v, b2[0])
+
+
+@pytest.mark.slow
+def test_bench_script_smoke(capsys):
+    pytest.importorskip("kernels")
+    from benchmarks.bench_kernels import main
+    main(["--epochs", "20", "--networks", "64", "--loop-networks", "2", "--repeats", "1", "--no-startup"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    out = json.loads(last)
+    assert list(out)[:4] == ["loop", "batched", "kernel_f64", "kernel_f32"]
+    assert all(out[k] > 0 for k in ("loop", "batched", "kernel_f64", "kernel_f32"))
+    assert out["max_final_mse_diff"]["loop_vs_batched"] < 1e-12
+    assert out["max_final_mse_diff"]["kernel_f64_vs_batched"] < 1e-12
