@@ -1,0 +1,110 @@
+"""Collect: a chunk's kernel statistics, beside its runs' parameters, as an Arrow table.
+
+One row per run. The statistics columns and their meaning are listed in
+`STAT_COLUMNS` (the README's schema table is generated from it).
+"""
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+OUTCOMES = ("converged", "improving", "saturated", "flat", "diverged")
+IMPROVING_DROP = 1e-3  # relative fall of the loss over the last 10% of epochs
+SATURATED_SHARE = 0.5  # share of hidden or output pre-activations with |z| > 4
+
+STAT_COLUMNS = {
+    "run_id": "hash of the run's resolved parameters (16 hex digits)",
+    "converged": "the convergence criterion holds at the last state",
+    "epoch_converged": "first state (updates applied) at which the criterion held; null if never",
+    "epochs_run": "updates applied: `epochs`, or fewer with early_stop or divergence",
+    "final_loss": "loss of the run's own kind (MSE or BCE) at the last state",
+    "min_loss": "smallest loss over all states",
+    "final_mse": "mean squared error at the last state, whatever the loss (comparable across losses)",
+    "accuracy": "share of samples with (output > 0.5) == (target > 0.5) at the last state",
+    "outcome": "converged, improving (loss fell by > 0.1% over the last 10% of epochs), saturated "
+               "(>= half the hidden or output units with |z| > 4), flat (neither), diverged (non-finite loss)",
+    "diverged": "the loss became non-finite; training of the run stopped there",
+    "sat_hidden_start": "share of hidden pre-activations with |z| > 4 over all samples, initial state",
+    "sat_output_start": "share of output pre-activations with |z| > 4, initial state",
+    "sat_hidden_end": "the same at the last state",
+    "sat_output_end": "the same at the last state",
+    "grad_norm": "Euclidean norm of the full gradient at the last state",
+    "outputs": "network outputs for every sample at the last state (list)",
+    "checkpoint_epochs": "states at which the loss was recorded (list)",
+    "checkpoint_loss": "the loss at those states; NaN where the run had stopped (list)",
+    "chunk_seconds": "wall time of the kernel call that trained the run's chunk (timing: not reproducible)",
+}
+WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
+
+
+def classify(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end):
+    """Outcome per run (arrays in, array of strings out)."""
+    improving = np.asarray(final_loss) < (1 - IMPROVING_DROP) * np.asarray(loss_at_90)
+    saturated = (np.asarray(sat_hidden_end) >= SATURATED_SHARE) | (np.asarray(sat_output_end) >= SATURATED_SHARE)
+    return np.select(
+        [np.asarray(diverged), np.asarray(converged), improving, saturated],
+        ["diverged", "converged", "improving", "saturated"],
+        default="flat",
+    )
+
+
+def _list_column(matrix, value_type, valid=None):
+    """(lanes, k) array -> list<value_type> column, one list per lane (null where not valid)."""
+    matrix = np.ascontiguousarray(matrix)
+    n, k = matrix.shape
+    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32), pa.int32())
+    mask = None if valid is None else pa.array(~np.asarray(valid, bool))
+    return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), value_type), mask=mask)
+
+
+def weight_lists(W1, b1, W2, b2):
+    """Lane arrays -> {w1, b1, w2, b2}: (lanes, size) float64 matrices, W1 flattened row-major (inputs, hidden)."""
+    lanes = W1.shape[-1]
+    return {
+        "w1": np.moveaxis(W1, -1, 0).reshape(lanes, -1).astype(np.float64),
+        "b1": np.moveaxis(b1, -1, 0).reshape(lanes, -1).astype(np.float64),
+        "w2": np.moveaxis(W2, -1, 0).reshape(lanes, -1).astype(np.float64),
+        "b2": np.asarray(b2, np.float64).reshape(lanes, 1),
+    }
+
+
+def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None):
+    """Arrow table of one chunk.
+
+    params: the chunk's runs (lane order), their parameter columns with run_id.
+    result: kernels.TrainResult. ck_columns: indices into result.checkpoint_* of the
+    user's checkpoints. loss_at_90: loss at 90% of the epochs (for `outcome`).
+    params_schema: the Arrow schema of the parameter columns, the same for every part.
+    weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights.
+    """
+    n = len(params)
+    table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
+    ec = result.epoch_converged
+    ck_epochs = np.broadcast_to(result.checkpoint_epochs[ck_columns], (n, len(ck_columns)))
+    cols = {
+        "converged": pa.array(result.converged),
+        "epoch_converged": pa.array(ec, pa.int64(), mask=ec < 0),
+        "epochs_run": pa.array(result.epochs_run, pa.int64()),
+        "final_loss": pa.array(result.final_loss),
+        "min_loss": pa.array(result.min_loss),
+        "final_mse": pa.array(result.final_mse),
+        "accuracy": pa.array(result.accuracy),
+        "outcome": pa.array(classify(result.converged, result.diverged, result.final_loss, loss_at_90,
+                                     result.sat_hidden_end, result.sat_output_end), pa.string()),
+        "diverged": pa.array(result.diverged),
+        "sat_hidden_start": pa.array(result.sat_hidden_start),
+        "sat_output_start": pa.array(result.sat_output_start),
+        "sat_hidden_end": pa.array(result.sat_hidden_end),
+        "sat_output_end": pa.array(result.sat_output_end),
+        "grad_norm": pa.array(result.grad_norm),
+        "outputs": _list_column(result.outputs.T, pa.float64()),
+        "checkpoint_epochs": _list_column(ck_epochs, pa.int64()),
+        "checkpoint_loss": _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
+        "chunk_seconds": pa.array(np.full(n, seconds)),
+    }
+    for name, column in cols.items():
+        table = table.append_column(name, column)
+    if weights is not None:
+        for name in WEIGHT_COLUMNS:
+            matrix, valid = weights[name]
+            table = table.append_column(name, _list_column(matrix, pa.float64(), valid))
+    return table

@@ -1,0 +1,69 @@
+"""Train one chunk: initial weights, one kernel call, statistics collected as an Arrow table."""
+import time
+
+import numpy as np
+import pandas as pd
+
+from kernels import checkpoint_epochs, train
+from kernels.init import initial_weights
+from sweep.collect import collect, weight_lists
+
+_INIT_KEY = ["init", "seed", "init_scale", "bias_init"]
+
+
+def initial_lanes(runs, n_inputs, hidden, dtype):
+    """Lane arrays of the runs' initial weights.
+
+    Runs that share (init, seed, init_scale, bias_init) share their draw, so
+    the draws cost one call per distinct key, not one per run.
+    """
+    codes, uniques = pd.MultiIndex.from_frame(runs[_INIT_KEY]).factorize()
+    drawn = [initial_weights(init, int(seed), n_inputs, hidden, init_scale=float(scale),
+                             bias_init=float(bias), dtype=dtype)
+             for init, seed, scale, bias in uniques]
+    W1 = np.stack([w[0] for w in drawn], -1)[:, :, codes]
+    b1 = np.stack([w[1] for w in drawn], -1)[:, codes]
+    W2 = np.stack([w[2] for w in drawn], -1)[:, codes]
+    b2 = np.array([w[3] for w in drawn], dtype=dtype)[codes]
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))
+
+
+def user_checkpoints(spec, epochs):
+    """The states a run records: a count of log-spaced states or an explicit list."""
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        return np.unique(np.asarray(spec, np.int64))
+    return checkpoint_epochs(epochs, int(spec))
+
+
+def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, threads=1):
+    """Train every run of a chunk (runs of one shape) in one kernel call; return its rows."""
+    first = runs.iloc[0]
+    epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
+    X = np.asarray(X, dtype)
+    Y = np.asarray(Y, dtype)
+    W1, b1, W2, b2 = initial_lanes(runs, X.shape[1], hidden, dtype)
+    init = weight_lists(W1, b1, W2, b2) if with_weights else None
+
+    ck = user_checkpoints(first["checkpoints"], epochs)
+    at_90 = int(0.9 * epochs)
+    start = time.perf_counter()
+    result = train(
+        X, Y, W1, b1, W2, b2, epochs,
+        lr=runs["lr"].to_numpy(float), loss=runs["loss"].to_numpy(str),
+        bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
+        criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
+        tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool),
+        checkpoints=np.append(ck, at_90), threads=threads,
+    )
+    seconds = time.perf_counter() - start
+
+    weights = None
+    if with_weights:
+        final = weight_lists(W1, b1, W2, b2)
+        keep = runs["save_weights"].to_numpy(bool)
+        weights = {}
+        for part in ("w1", "b1", "w2", "b2"):
+            weights[f"{part}_init"] = (init[part], keep)
+            weights[f"{part}_final"] = (final[part], keep)
+    return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
+                   params_schema=params_schema, weights=weights)

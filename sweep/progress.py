@@ -1,0 +1,73 @@
+"""Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise."""
+import sys
+import time
+
+
+def _fmt_rate(x):
+    return f"{x:.3g}" if x < 1e4 else f"{x:.2e}"
+
+
+def _fmt_seconds(s):
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Progress:
+    """Counts runs and network-epochs done; shows rates and an ETA.
+
+    On a terminal: a tqdm bar. Elsewhere (logs, CI, SLURM): one line every
+    `interval` seconds and a last one at the end. Nothing when quiet.
+    """
+
+    def __init__(self, total_runs, total_net_epochs, *, quiet=False, stream=None, interval=10.0,
+                 label="sweep"):
+        self.stream = stream or sys.stderr
+        self.total_runs = total_runs
+        self.total_net_epochs = total_net_epochs
+        self.runs = 0
+        self.net_epochs = 0
+        self.start = time.perf_counter()
+        self.interval = interval
+        self.label = label
+        self._last_line = self.start
+        self._bar = None
+        self.quiet = quiet
+        if not quiet and hasattr(self.stream, "isatty") and self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_runs, unit="run", file=self.stream, dynamic_ncols=True,
+                             smoothing=0.05, desc=label)
+
+    @property
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def update(self, runs, net_epochs):
+        self.runs += runs
+        self.net_epochs += net_epochs
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(runs)
+            self._bar.set_postfix_str(f"{_fmt_rate(self.net_epochs / max(self.elapsed, 1e-9))} net-epochs/s",
+                                      refresh=False)
+            return
+        now = time.perf_counter()
+        if now - self._last_line >= self.interval or self.runs >= self.total_runs:
+            self._last_line = now
+            print(self.line(), file=self.stream, flush=True)
+
+    def line(self):
+        el = max(self.elapsed, 1e-9)
+        pct = 100.0 * self.runs / self.total_runs if self.total_runs else 100.0
+        rate = self.net_epochs / el
+        left = self.total_net_epochs - self.net_epochs
+        eta = _fmt_seconds(left / rate) if rate > 0 and left > 0 else "0:00"
+        return (f"{self.label}: {self.runs:,}/{self.total_runs:,} runs ({pct:.0f}%), "
+                f"{_fmt_rate(self.runs / el)} runs/s, {_fmt_rate(rate)} net-epochs/s, "
+                f"elapsed {_fmt_seconds(el)}, ETA {eta}")
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,232 @@
+"""`sweep run`: plan the chunks, skip those already written, train the rest in
+parallel and write each as a Parquet part; `status` reports what is done.
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sweep import store
+from sweep.errors import SweepError
+from sweep.progress import Progress
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Prepared:
+    """A grid resolved into runs and chunks, and where its results go."""
+
+    grid: object
+    runs: object  # pandas DataFrame, one row per run
+    chunks: list
+    outdir: Path
+    manifest: dict
+
+
+@dataclass
+class Summary:
+    runs: int
+    runs_trained: int
+    chunks_trained: int
+    converged: int
+    seconds: float
+    net_epochs: int
+    outdir: Path
+
+    def text(self):
+        share = self.converged / self.runs if self.runs else 0.0
+        rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
+        return (f"sweep: {self.runs:,} runs ({self.runs_trained:,} trained now in {self.chunks_trained} chunks), "
+                f"{share:.1%} converged; {self.seconds:.1f} s, {rate:.3g} network-epochs/s\n"
+                f"sweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)")
+
+
+def versions():
+    import numba
+    import pandas
+
+    import sweep
+
+    return {"sweep": sweep.__version__, "numba": numba.__version__, "numpy": np.__version__,
+            "pandas": pandas.__version__, "pyarrow": pa.__version__, "python": sys.version.split()[0]}
+
+
+def _grid_hash(runs, chunks):
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk.chunk_id.encode())
+    h.update(",".join(sorted(runs["run_id"])).encode())
+    return h.hexdigest()[:16]
+
+
+def prepare(grid_path, out_root="results", *, overwrite=False, create=True):
+    """Load and expand the grid, check the results directory against its manifest."""
+    from sweep.grid import expand, load_grid
+    from sweep.plan import plan_chunks
+
+    grid = load_grid(grid_path)
+    runs = expand(grid)
+    chunks = plan_chunks(runs, grid.chunk_size)
+    outdir = Path(out_root) / grid.name
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "name": grid.name,
+        "grid_file": str(grid_path),
+        "grid": grid.resolved,
+        "grid_hash": _grid_hash(runs, chunks),
+        "runs": int(len(runs)),
+        "chunks": {c.chunk_id: int(c.n_runs) for c in chunks},
+        "chunk_size": int(grid.chunk_size),
+    }
+    existing = store.read_manifest(outdir) if outdir.exists() else None
+    if existing is not None and existing.get("grid_hash") != manifest["grid_hash"]:
+        if not overwrite:
+            raise SweepError(f"{outdir} holds results of a different grid ({describe_change(existing, manifest)}); "
+                             f"re-run with --overwrite to replace them, or give the sweep another name or --out")
+    if create:
+        store.ensure_writable_dir(outdir)
+        if existing is not None and existing.get("grid_hash") != manifest["grid_hash"]:
+            store.remove_results(outdir)
+            existing = None
+        if existing is None:
+            manifest.update(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=versions())
+            store.write_manifest(outdir, manifest)
+        else:
+            manifest = existing
+    return Prepared(grid, runs, chunks, outdir, manifest)
+
+
+def describe_change(old, new):
+    """A short account of how two manifests' grids differ."""
+    a, b = old.get("grid") or {}, new.get("grid") or {}
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if not changed:
+        return f"{old.get('runs')} runs there, {new.get('runs')} in this grid"
+    shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
+    return f"changed: {shown}; {old.get('runs')} runs there, {new.get('runs')} in this grid"
+
+
+def scan(prepared, chunk_ids=None, report=None):
+    """Split the chunks into done and to-do; quarantine corrupt parts and clean temporaries."""
+    wanted = [c for c in prepared.chunks if chunk_ids is None or c.chunk_id in chunk_ids]
+    store.clean_temporaries(prepared.outdir, {c.chunk_id for c in wanted})
+    parts = store.list_parts(prepared.outdir)
+    done, todo = [], []
+    for chunk in wanted:
+        path = parts.get(chunk.chunk_id)
+        if path is None:
+            todo.append(chunk)
+            continue
+        problem = store.check_part(path, chunk.n_runs)
+        if problem is None:
+            done.append(chunk)
+        else:
+            moved = store.quarantine(prepared.outdir, path)
+            if report:
+                report(f"sweep: warning: part {path.name} is corrupt ({problem}); moved to {moved} and re-running it")
+            todo.append(chunk)
+    return done, todo
+
+
+def _params_schema(runs):
+    """One Arrow schema for the parameter columns of every part (inferred from a
+    real row: an empty object column would infer as null)."""
+    return pa.Schema.from_pandas(runs.iloc[:1].reset_index(drop=True), preserve_index=False)
+
+
+def _train_and_write(chunk_runs, X, Y, outdir, chunk_id, params_schema, with_weights, threads):
+    """Worker: one chunk from runs to a part file. Returns (runs, network-epochs)."""
+    from sweep.execute import train_chunk
+
+    table = train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights,
+                        threads=threads)
+    store.write_part(outdir, chunk_id, table)
+    return len(chunk_runs), int(chunk_runs["epochs"].sum())
+
+
+def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
+        chunk_ids=None, stream=None):
+    """Train what is missing of a sweep; return a Summary."""
+    from joblib import Parallel, delayed
+
+    stream = stream or sys.stderr
+    report = None if quiet else (lambda msg: print(msg, file=stream, flush=True))
+    if backend not in ("threads", "processes"):
+        raise SweepError(f"--backend must be threads or processes, got {backend!r}")
+    start = time.perf_counter()
+    prepared = prepare(grid_path, out_root, overwrite=overwrite)
+    done, todo = scan(prepared, chunk_ids, report=(lambda m: print(m, file=stream, flush=True)))
+    runs = prepared.runs
+    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    total_runs = sum(c.n_runs for c in done + todo)
+    progress = Progress(total_runs, sum(c.network_epochs for c in done + todo), quiet=quiet, stream=stream)
+    progress.update(sum(c.n_runs for c in done), sum(c.network_epochs for c in done))
+    progress.start = time.perf_counter()
+    progress.total_net_epochs = sum(c.network_epochs for c in todo)
+    progress.net_epochs = 0
+    if report and done:
+        report(f"sweep: resuming: {len(done)} of {len(done) + len(todo)} parts already written")
+
+    schema = _params_schema(runs)
+    with_weights = bool(runs["save_weights"].any())
+    kernel_threads = max(1, jobs // max(1, len(todo)))
+    trained_runs = trained_net_epochs = 0
+    tasks = []
+    for chunk in todo:
+        chunk_runs = runs.iloc[chunk.rows]
+        data = prepared.grid.datasets[chunk.dataset]
+        X, Y = data.X, data.Y
+        tasks.append(delayed(_train_and_write)(chunk_runs, X, Y, prepared.outdir, chunk.chunk_id, schema,
+                                               with_weights, kernel_threads))
+    train_start = time.perf_counter()
+    try:
+        if tasks:
+            parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
+                                return_as="generator_unordered")
+            for n_runs, net_epochs in parallel(tasks):
+                trained_runs += n_runs
+                trained_net_epochs += net_epochs
+                progress.update(n_runs, net_epochs)
+    finally:
+        progress.close()
+    train_seconds = time.perf_counter() - train_start
+
+    converged = 0
+    parts = store.list_parts(prepared.outdir)
+    for chunk in done + todo:
+        col = pq.read_table(parts[chunk.chunk_id], columns=["converged"]).column(0)
+        converged += int(pc.sum(col).as_py() or 0)
+    return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo), converged=converged,
+                   seconds=train_seconds if tasks else time.perf_counter() - start,
+                   net_epochs=trained_net_epochs, outdir=prepared.outdir)
+
+
+def status(target, out_root="results"):
+    """Lines describing how much of a sweep is written (target: grid file or results dir)."""
+    target = Path(target)
+    if target.is_dir():
+        manifest = store.read_manifest(target)
+        if manifest is None:
+            raise SweepError(f"{target} is not a sweep results directory (no {store.MANIFEST})")
+        outdir, chunk_runs = target, manifest["chunks"]
+    else:
+        prepared = prepare(target, out_root, create=False)
+        outdir, chunk_runs = prepared.outdir, {c.chunk_id: c.n_runs for c in prepared.chunks}
+    parts = store.list_parts(outdir)
+    done = {cid: n for cid, n in chunk_runs.items()
+            if cid in parts and store.check_part(parts[cid], n) is None}
+    total = sum(chunk_runs.values())
+    runs_done = sum(done.values())
+    lines = [f"{outdir}: {len(done)}/{len(chunk_runs)} parts, {runs_done:,}/{total:,} runs done"
+             + (" (complete)" if runs_done == total else "")]
+    return lines, runs_done == total
