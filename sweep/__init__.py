@@ -1,12 +1,13 @@
 """sweep: train thousands of tiny sigmoid networks over a grid of hyperparameters.
 
 ``load_grid(path)`` reads and validates a grid file, ``expand(grid)`` gives
-its runs table (one pandas row per run). Importing the package is cheap:
-NumPy, pandas and Numba are imported only when these are first used.
+its runs table (one pandas row per run); ``load(results_dir)`` reads a
+sweep's results as a tidy DataFrame. Importing the package is cheap: NumPy,
+pandas and Numba are imported only when these are first used.
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_grid", "expand"]
+__all__ = ["__version__", "load_grid", "expand", "load"]
 
 
 def __getattr__(name):
@@ -14,4 +15,8 @@ def __getattr__(name):
         from sweep import grid
 
         return getattr(grid, name)
+    if name == "load":
+        from sweep.results import load
+
+        return load
     raise AttributeError(f"module 'sweep' has no attribute {name!r}")

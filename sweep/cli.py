@@ -59,9 +59,66 @@ def cmd_plan(args):
     return 0
 
 
+# --------------------------------------------------------------------------- run
+
+def add_run(subparsers):
+    p = subparsers.add_parser(
+        "run", help="train every run of a grid into a Parquet dataset (resumes where it stopped)",
+        description="Train the runs of GRID that are not written yet and write results/<name>/: one Parquet "
+                    "part per chunk plus a manifest. Re-running the same command resumes; a grid that "
+                    "changed is refused unless --overwrite.")
+    p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
+    p.add_argument("-o", "--out", default="results", metavar="DIR",
+                   help="results root; the sweep goes to DIR/<name>/ (default: results)")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                   help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
+    p.add_argument("--backend", choices=("threads", "processes"), default="threads",
+                   help="threads over the GIL-free kernels (default), or worker processes")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results of a different grid found under the same name")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args):
+    from sweep.runner import run
+
+    try:
+        summary = run(args.grid, args.out, jobs=args.jobs, backend=args.backend, quiet=args.quiet,
+                      overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; every part written so far is kept. Run the same command again to "
+              f"resume: python -m sweep run {args.grid}" + (f" --out {args.out}" if args.out != "results" else ""),
+              file=sys.stderr, flush=True)
+        return 130
+    if not args.quiet:
+        print(summary.text(), file=sys.stderr, flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- status
+
+def add_status(subparsers):
+    p = subparsers.add_parser(
+        "status", help="how much of a sweep is written",
+        description="Show parts and runs done of total, for a results directory or a grid file. "
+                    "Exit 0 when complete, 1 when runs are missing.")
+    p.add_argument("target", metavar="RESULTS_DIR|GRID", help="results/<name> or the grid file")
+    p.add_argument("-o", "--out", default="results", metavar="DIR", help="results root for a grid file")
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_status(args):
+    from sweep.runner import status
+
+    lines, complete = status(args.target, args.out)
+    print("\n".join(lines))
+    return 0 if complete else 1
+
+
 # --------------------------------------------------------------------------- parser and main
 
-COMMANDS = [add_plan]
+COMMANDS = [add_plan, add_run, add_status]
 
 
 def _positive_int(text):
