@@ -3,6 +3,6 @@
 `train` runs the Numba kernels; `kernels.reference.train_reference` is the
 plain NumPy ground truth they are tested against.
 """
-from kernels.batch import CRITERIA, LOSSES, TrainResult, checkpoint_epochs, train
+from kernels.batch import CRITERIA, LOSSES, TrainResult, checkpoint_epochs, train, warm_up
 
-__all__ = ["train", "TrainResult", "checkpoint_epochs", "LOSSES", "CRITERIA"]
+__all__ = ["train", "warm_up", "TrainResult", "checkpoint_epochs", "LOSSES", "CRITERIA"]

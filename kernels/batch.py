@@ -69,9 +69,12 @@ def _codes(value, names, what, n_lanes):
 
 
 def _owned(arr, dtype=None):
-    """A writeable C-contiguous copy: the kernel is compiled for one kind of array only
-    (read-only views, from pandas or broadcasting, would compile a second version)."""
-    return np.array(arr, dtype=dtype, order="C", copy=True)
+    """A read-only C-contiguous copy. The kernel is compiled for one kind of input
+    array only (a writeable and a read-only argument compile two versions), and
+    read-only inputs are faster: LLVM then knows no store can change them."""
+    arr = np.array(arr, dtype=dtype, order="C", copy=True)
+    arr.setflags(write=False)
+    return arr
 
 
 def _per_lane(value, dtype, what, n_lanes):
@@ -185,3 +188,12 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
         checkpoint_epochs=ck,
         checkpoint_loss=ck_loss,
     )
+
+
+def warm_up(dtypes=(np.float64,)):
+    """Compile, or load from Numba's cache, the kernels for these dtypes now,
+    so that the first real call is not slowed by it (seconds on a first start)."""
+    X = np.zeros((1, 1))
+    for dtype in dtypes:
+        train(X, np.zeros(1), np.zeros((1, 1, 1), dtype), np.zeros((1, 1), dtype), np.zeros((1, 1), dtype),
+              np.zeros(1, dtype), 1, lr=0.1, checkpoints=0)

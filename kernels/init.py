@@ -69,31 +69,29 @@ def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
     return dtype
 
 
-def initial_weights(scheme, seed, n_inputs, hidden, init_scale=1.0, bias_init=0.0, dtype=np.float64):
-    """(W1 (D, H), b1 (H,), W2 (H,), b2 ()) of one network, as arrays of `dtype`."""
-    dtype = _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype)
-    D, H, seed = int(n_inputs), int(hidden), int(seed)
-    b1 = np.full(H, float(bias_init))
-    b2 = np.array(float(bias_init))
+def _direction(scheme, seed, D, H):
+    """The unscaled float64 draw: (W1 (D, H), W2 (H,), drawn biases (b1, b2) or None)."""
     if scheme == "numpy-legacy-normal":
         rs = np.random.RandomState(seed)
-        W1 = rs.randn(D, H)
-        W2 = rs.randn(H, 1)[:, 0]
-    elif scheme == "numpy-legacy-uniform":
+        return rs.randn(D, H), rs.randn(H, 1)[:, 0], None
+    if scheme == "numpy-legacy-uniform":
         rs = np.random.RandomState(seed)
         W1 = rs.rand(H, D).T
         b1 = rs.rand(H, 1)[:, 0]
         W2 = rs.rand(1, H)[0]
-        b2 = np.array(rs.rand(1, 1)[0, 0])
-    else:
-        rng = generator(seed, scheme, D, H)
-        if scheme == "normal":
-            W1 = rng.standard_normal((D, H))
-            W2 = rng.standard_normal(H)
-        else:
-            a1, a2 = (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
-            W1 = rng.uniform(-a1, a1, (D, H))
-            W2 = rng.uniform(-a2, a2, H)
+        return W1, W2, (b1, rs.rand(1, 1)[0, 0])
+    rng = generator(seed, scheme, D, H)
+    if scheme == "normal":
+        return rng.standard_normal((D, H)), rng.standard_normal(H), None
+    a1, a2 = (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
+    return rng.uniform(-a1, a1, (D, H)), rng.uniform(-a2, a2, H), None
+
+
+def initial_weights(scheme, seed, n_inputs, hidden, init_scale=1.0, bias_init=0.0, dtype=np.float64):
+    """(W1 (D, H), b1 (H,), W2 (H,), b2 ()) of one network, as arrays of `dtype`."""
+    dtype = _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype)
+    W1, W2, drawn = _direction(scheme, int(seed), int(n_inputs), int(hidden))
+    b1, b2 = drawn if drawn is not None else (np.full(int(hidden), float(bias_init)), float(bias_init))
     W1 = W1 * float(init_scale)
     W2 = W2 * float(init_scale)
     return (np.ascontiguousarray(W1, dtype=dtype), np.ascontiguousarray(b1, dtype=dtype),
@@ -124,3 +122,37 @@ def stack_lanes(networks):
                                  f"expected {shape} and {dtype} like network 0")
     return tuple(np.ascontiguousarray(np.stack([np.asarray(net[k]) for net in networks], axis=-1), dtype=dtype)
                  for k in range(4))
+
+
+def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dtype=np.float64):
+    """Lane arrays (W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)) for L networks.
+
+    Lane j is bitwise `initial_weights(schemes[j], seeds[j], D, H, init_scales[j],
+    bias_inits[j], dtype)`, but each distinct (scheme, seed) is drawn once: a
+    sweep over scales and learning rates pays one draw per seed, not per run.
+    """
+    schemes = np.asarray(schemes, dtype=object)
+    seeds = np.asarray(seeds)
+    scales = np.asarray(init_scales, dtype=np.float64)
+    biases = np.asarray(bias_inits, dtype=np.float64)
+    n = len(schemes)
+    D, H = int(n_inputs), int(hidden)
+    if n and not (np.all(np.isfinite(scales) & (scales > 0)) and np.all(np.isfinite(biases))):
+        raise ValueError("init_scale must be finite and > 0, and bias_init finite, in every lane")
+    keys, codes = {}, np.empty(n, np.int64)
+    for j, key in enumerate(zip(schemes.tolist(), seeds.tolist())):
+        codes[j] = keys.setdefault(key, len(keys))
+    U1, U2 = np.empty((len(keys), D, H)), np.empty((len(keys), H))
+    drawn_b1, drawn_b2 = np.full((len(keys), H), np.nan), np.full(len(keys), np.nan)
+    for (scheme, seed), k in keys.items():
+        _check(scheme, seed, D, H, 1.0, 0.0, dtype)
+        U1[k], U2[k], drawn = _direction(scheme, int(seed), D, H)
+        if drawn is not None:
+            drawn_b1[k], drawn_b2[k] = drawn
+    # initial_weights multiplies the float64 draw by init_scale: the same products here.
+    W1 = np.moveaxis(U1[codes], 0, -1) * scales
+    W2 = U2[codes].T * scales
+    has_drawn = ~np.isnan(drawn_b2[codes])
+    b1 = np.where(has_drawn, drawn_b1[codes].T, biases)
+    b2 = np.where(has_drawn, drawn_b2[codes], biases)
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))

@@ -51,7 +51,7 @@ def _list_column(matrix, value_type, valid=None):
     """(lanes, k) array -> list<value_type> column, one list per lane (null where not valid)."""
     matrix = np.ascontiguousarray(matrix)
     n, k = matrix.shape
-    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32), pa.int32())
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(k), pa.int32())
     mask = None if valid is None else pa.array(~np.asarray(valid, bool))
     return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), value_type), mask=mask)
 

@@ -5,28 +5,8 @@ import numpy as np
 import pandas as pd
 
 from kernels import checkpoint_epochs, train
-from kernels.init import initial_weights
+from kernels.init import initial_lanes
 from sweep.collect import collect, weight_lists
-
-_INIT_KEY = ["init", "seed", "init_scale", "bias_init"]
-
-
-def initial_lanes(runs, n_inputs, hidden, dtype):
-    """Lane arrays of the runs' initial weights.
-
-    Runs that share (init, seed, init_scale, bias_init) share their draw, so
-    the draws cost one call per distinct key, not one per run.
-    """
-    codes, uniques = pd.MultiIndex.from_frame(runs[_INIT_KEY]).factorize()
-    drawn = [initial_weights(init, int(seed), n_inputs, hidden, init_scale=float(scale),
-                             bias_init=float(bias), dtype=dtype)
-             for init, seed, scale, bias in uniques]
-    W1 = np.stack([w[0] for w in drawn], -1)[:, :, codes]
-    b1 = np.stack([w[1] for w in drawn], -1)[:, codes]
-    W2 = np.stack([w[2] for w in drawn], -1)[:, codes]
-    b2 = np.array([w[3] for w in drawn], dtype=dtype)[codes]
-    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))
-
 
 def user_checkpoints(spec, epochs):
     """The states a run records: a count of log-spaced states or an explicit list."""
@@ -41,7 +21,8 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     X = np.asarray(X, dtype)
     Y = np.asarray(Y, dtype)
-    W1, b1, W2, b2 = initial_lanes(runs, X.shape[1], hidden, dtype)
+    W1, b1, W2, b2 = initial_lanes(runs["init"].to_numpy(object), runs["seed"].to_numpy(), runs["init_scale"].to_numpy(float),
+                                   runs["bias_init"].to_numpy(float), X.shape[1], hidden, dtype)
     init = weight_lists(W1, b1, W2, b2) if with_weights else None
 
     ck = user_checkpoints(first["checkpoints"], epochs)

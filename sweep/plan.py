@@ -4,9 +4,10 @@ Chunks. One kernel call trains one chunk: runs that share a shape, i.e. the
 same (dataset, hidden, epochs, dtype, checkpoints), since the data, the
 layer sizes, the epoch loop and the checkpoint list are shared by all lanes
 of a call; every other parameter (lr, loss, init_scale, seed, momentum...)
-may differ from lane to lane. Within a shape the runs are sorted by run_id
-and cut into the fewest chunks of at most `chunk_size` lanes, of sizes that
-differ by at most one. `chunk_id` is 16 hex digits of the sha256 of the
+may differ from lane to lane. Within a shape the runs are sorted by (init,
+seed, run_id) -- runs of one seed share their initial weight draw, so they
+are kept together -- and cut into the fewest chunks of at most `chunk_size`
+lanes, of sizes that differ by at most one. `chunk_id` is 16 hex digits of the sha256 of the
 chunk's sorted run ids (one per line), so the same runs give the same
 chunks whatever the order of the grid file. Shapes come in a fixed order:
 by dataset, hidden, epochs, dtype, checkpoints.
@@ -47,7 +48,7 @@ class Chunk:
     dtype: str
     checkpoints: object  # int (count) or tuple of epochs
     rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
-    run_ids: tuple  # in lane order (sorted)
+    run_ids: tuple  # in lane order (by init, seed, run_id)
 
     @property
     def n_runs(self):
@@ -85,7 +86,10 @@ def plan_chunks(runs, chunk_size):
     chunks = []
     for key in sorted(groups, key=_shape_sort_key):
         rows = np.asarray(groups[key], dtype=np.int64)
-        rows = rows[np.argsort(ids[rows].astype(str), kind="stable")]
+        # Lanes sharing (init, seed) share their weight draw: keep them in one chunk.
+        order = np.lexsort((ids[rows].astype(str), runs["seed"].to_numpy()[rows],
+                            runs["init"].to_numpy(dtype=object)[rows].astype(str)))
+        rows = rows[order]
         n_chunks = -(-rows.size // chunk_size)
         dataset, hidden, epochs, dtype, checkpoints = key
         for part in np.array_split(rows, n_chunks):

@@ -188,6 +188,10 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         X, Y = data.X, data.Y
         tasks.append(delayed(_train_and_write)(chunk_runs, X, Y, prepared.outdir, chunk.chunk_id, schema,
                                                with_weights, kernel_threads))
+    if tasks:
+        from kernels import warm_up
+
+        warm_up(sorted({c.dtype for c in todo}))
     train_start = time.perf_counter()
     try:
         if tasks:

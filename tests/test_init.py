@@ -170,3 +170,19 @@ def test_stack_lanes_refuses_mixed_shapes_dtypes_and_nothing():
         stack_lanes([a, initial_weights("normal", 0, 2, 4, dtype=np.float32)])
     with pytest.raises(ValueError, match="at least one"):
         stack_lanes([])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_initial_lanes_equal_initial_weights_lane_by_lane_bitwise(dtype):
+    from kernels.init import initial_lanes
+
+    schemes = ["normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform", "normal", "normal"]
+    seeds = [3, 3, 4, 42, 42, 3, 5]
+    scales = [0.5, 2.0, 1.0, 10.0, 1.0, 0.1, 3.0]
+    biases = [0.0, 0.25, -1.0, 0.0, 0.5, 0.0, 0.1]
+    W1, b1, W2, b2 = initial_lanes(schemes, seeds, scales, biases, 3, 5, dtype)
+    assert W1.shape == (3, 5, 7) and W1.dtype == dtype and W1.flags.c_contiguous
+    for j in range(7):
+        w = initial_weights(schemes[j], seeds[j], 3, 5, scales[j], biases[j], dtype)
+        for got, want in zip((W1[..., j], b1[..., j], W2[..., j], b2[j]), w):
+            np.testing.assert_array_equal(got, want)

@@ -57,11 +57,13 @@ def test_chunk_sizes_are_balanced_and_at_most_chunk_size():
             assert sum(sizes) == per_shape and max(sizes) - min(sizes) <= 1
 
 
-def test_lanes_are_sorted_by_run_id_and_chunk_id_hashes_them():
+def test_lanes_are_sorted_by_init_seed_run_id_and_chunk_id_hashes_them():
     _, runs = grid_and_runs()
     for c in plan_chunks(runs, 100):
-        assert list(c.run_ids) == sorted(c.run_ids)
-        assert c.chunk_id == hashlib.sha256("\n".join(c.run_ids).encode()).hexdigest()[:16]
+        lanes = runs.iloc[c.rows]
+        keys = list(zip(lanes["init"], lanes["seed"], lanes["run_id"]))
+        assert keys == sorted(keys)
+        assert c.chunk_id == hashlib.sha256("\n".join(sorted(c.run_ids)).encode()).hexdigest()[:16]
 
 
 def test_chunks_do_not_depend_on_the_order_of_the_runs_table():

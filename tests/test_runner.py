@@ -220,3 +220,12 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert "interrupted" in err and "python -m sweep run" in err
     assert main(["run", str(grid), "--out", str(tmp_path), "--quiet"]) == 0
     assert len(load(out)) == 128
+
+
+def test_no_checkpoints_gives_empty_lists(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('name = "none"\nepochs = 50\ncheckpoints = 0\n[grid]\nseed = [0, 1, 2]\n')
+    assert run_cli(path, "--out", tmp_path) == 0
+    df = load(tmp_path / "none")
+    assert [len(v) for v in df["checkpoint_loss"]] == [0, 0, 0]
+    assert df["epochs_run"].tolist() == [50, 50, 50]
