@@ -1,4 +1,5 @@
 """Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise."""
+import os
 import sys
 import time
 
@@ -10,6 +11,14 @@ def _fmt_rate(x):
 def _fmt_seconds(s):
     s = int(round(s))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _terminal_columns(stream):
+    """Width of the terminal `stream` writes to; 0 if it is not a terminal (or has no size)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class Progress:
@@ -32,7 +41,7 @@ class Progress:
         self._last_line = self.start
         self._bar = None
         self.quiet = quiet
-        if not quiet and hasattr(self.stream, "isatty") and self.stream.isatty():
+        if not quiet and _terminal_columns(self.stream) > 0:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total_runs, unit="run", file=self.stream, dynamic_ncols=True,
