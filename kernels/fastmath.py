@@ -88,11 +88,10 @@ def _pow2_f32(n):
 
 
 @njit(error_model="numpy")
-def exp64(x):
-    """exp(x) for float64: branch-free but for the selects at the ends."""
-    xc = min(max(x, _F64_TINY_X), 710.0)
-    n = np.floor(fma(xc, _LOG2E, 0.5))
-    r = fma(n, -_LN2_LO, fma(n, -_LN2_HI, xc))
+def _reduced_expm1_64(x):
+    """(exp(r) - 1, n) with x = n ln2 + r, |r| <= ln2/2: the core of exp64 and sigmoid."""
+    n = np.floor(fma(x, _LOG2E, 0.5))
+    r = fma(n, -_LN2_LO, fma(n, -_LN2_HI, x))
     p = 2.5110049204818658e-08
     p = fma(p, r, 2.763265472252779e-07)
     p = fma(p, r, 2.755724088722987e-06)
@@ -104,6 +103,29 @@ def exp64(x):
     p = fma(p, r, 0.1666666666666668)
     p = fma(p, r, 0.5000000000000019)
     p = fma(p * r, r, r)
+    return p, n
+
+
+@njit(error_model="numpy")
+def _reduced_expm1_32(x):
+    """float32 twin of `_reduced_expm1_64`."""
+    n = np.floor(fma(x, np.float32(_LOG2E), np.float32(0.5)))
+    r = fma(n, -_LN2_LO_F32, fma(n, -_LN2_HI_F32, x))
+    p = np.float32(1.0 / 5040.0)
+    p = fma(p, r, np.float32(1.0 / 720.0))
+    p = fma(p, r, np.float32(1.0 / 120.0))
+    p = fma(p, r, np.float32(1.0 / 24.0))
+    p = fma(p, r, np.float32(1.0 / 6.0))
+    p = fma(p, r, np.float32(0.5))
+    p = fma(p * r, r, r)
+    return p, n
+
+
+@njit(error_model="numpy")
+def exp64(x):
+    """exp(x) for float64: branch-free but for the selects at the ends."""
+    xc = min(max(x, _F64_TINY_X), 710.0)
+    p, n = _reduced_expm1_64(xc)
     # n can reach 1024 just below the overflow threshold: scale in two steps there.
     s = 1.0 if n > 0.0 else 0.0
     y = ((p + 1.0) * _pow2_f64(n - s)) * (1.0 + s)
@@ -116,15 +138,7 @@ def exp64(x):
 def exp32(x):
     """exp(x) for float32, computed in float32 throughout."""
     xc = min(max(x, _F32_TINY_X), np.float32(89.0))
-    n = np.floor(fma(xc, np.float32(_LOG2E), np.float32(0.5)))
-    r = fma(n, -_LN2_LO_F32, fma(n, -_LN2_HI_F32, xc))
-    p = np.float32(1.0 / 5040.0)
-    p = fma(p, r, np.float32(1.0 / 720.0))
-    p = fma(p, r, np.float32(1.0 / 120.0))
-    p = fma(p, r, np.float32(1.0 / 24.0))
-    p = fma(p, r, np.float32(1.0 / 6.0))
-    p = fma(p, r, np.float32(0.5))
-    p = fma(p * r, r, r)
+    p, n = _reduced_expm1_32(xc)
     s = np.float32(1.0) if n > np.float32(0.0) else np.float32(0.0)
     y = ((p + np.float32(1.0)) * _pow2_f32(n - s)) * (np.float32(1.0) + s)
     y = np.float32(math.inf) if x > _F32_MAX_X else y
@@ -158,19 +172,7 @@ def _sigmoid64(z):
     u = -z
     u = 710.0 if u > 710.0 else u
     u = -40.0 if u < -40.0 else u
-    n = np.floor(fma(u, _LOG2E, 0.5))
-    r = fma(n, -_LN2_LO, fma(n, -_LN2_HI, u))
-    p = 2.5110049204818658e-08
-    p = fma(p, r, 2.763265472252779e-07)
-    p = fma(p, r, 2.755724088722987e-06)
-    p = fma(p, r, 2.4801485441561313e-05)
-    p = fma(p, r, 0.00019841269890076403)
-    p = fma(p, r, 0.0013888888952352863)
-    p = fma(p, r, 0.008333333333319589)
-    p = fma(p, r, 0.04166666666648795)
-    p = fma(p, r, 0.1666666666666668)
-    p = fma(p, r, 0.5000000000000019)
-    p = fma(p * r, r, r)
+    p, n = _reduced_expm1_64(u)
     return 1.0 / (1.0 + (p + 1.0) * _pow2_f64(n))
 
 
@@ -181,15 +183,7 @@ def _sigmoid32(z):
     u = -z
     u = np.float32(89.0) if u > np.float32(89.0) else u
     u = np.float32(-18.0) if u < np.float32(-18.0) else u
-    n = np.floor(fma(u, np.float32(_LOG2E), np.float32(0.5)))
-    r = fma(n, -_LN2_LO_F32, fma(n, -_LN2_HI_F32, u))
-    p = np.float32(1.0 / 5040.0)
-    p = fma(p, r, np.float32(1.0 / 720.0))
-    p = fma(p, r, np.float32(1.0 / 120.0))
-    p = fma(p, r, np.float32(1.0 / 24.0))
-    p = fma(p, r, np.float32(1.0 / 6.0))
-    p = fma(p, r, np.float32(0.5))
-    p = fma(p * r, r, r)
+    p, n = _reduced_expm1_32(u)
     return one / (one + (p + one) * _pow2_f32(n))
 
 
