@@ -57,38 +57,33 @@ def ensure_writable_dir(path):
     return path
 
 
-def write_atomic_bytes(path, data):
-    """Write bytes to `path` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_atomic(final, tmp, write):
+    """Write through `write(fh)` into `tmp`, flush it to disk, rename it over `final`."""
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SweepError(f"cannot write {path}: {exc.strerror or exc}") from None
-    _fsync_dir(path.parent)
-
-
-def write_part(directory, chunk_id, table: pa.Table):
-    """Write one chunk's rows as part-<chunk_id>.parquet, atomically."""
-    directory = Path(directory)
-    final = directory / part_name(chunk_id)
-    tmp = directory / f".part-{chunk_id}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise SweepError(f"cannot write {final}: {exc.strerror or exc}") from None
-    _fsync_dir(directory)
+    _fsync_dir(final.parent)
     return final
+
+
+def write_atomic_bytes(path, data):
+    """Write bytes to `path` through a temporary file and a rename."""
+    path = Path(path)
+    return _write_atomic(path, path.with_name(f".{path.name}.{os.getpid()}.tmp"), lambda fh: fh.write(data))
+
+
+def write_part(directory, chunk_id, table: pa.Table):
+    """Write one chunk's rows as part-<chunk_id>.parquet, atomically."""
+    directory = Path(directory)
+    tmp = directory / f".part-{chunk_id}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    return _write_atomic(directory / part_name(chunk_id), tmp,
+                         lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
 def read_manifest(directory):
