@@ -8,6 +8,7 @@ from kernels import checkpoint_epochs, train
 from kernels.init import initial_lanes
 from sweep.collect import collect, weight_lists
 
+
 def user_checkpoints(spec, epochs):
     """The states a run records: a count of log-spaced states or an explicit list."""
     if isinstance(spec, (list, tuple, np.ndarray)):
@@ -21,8 +22,9 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     X = np.asarray(X, dtype)
     Y = np.asarray(Y, dtype)
-    W1, b1, W2, b2 = initial_lanes(runs["init"].to_numpy(object), runs["seed"].to_numpy(), runs["init_scale"].to_numpy(float),
-                                   runs["bias_init"].to_numpy(float), X.shape[1], hidden, dtype)
+    W1, b1, W2, b2 = initial_lanes(runs["init"].to_numpy(object), runs["seed"].to_numpy(),
+                                   runs["init_scale"].to_numpy(float), runs["bias_init"].to_numpy(float),
+                                   X.shape[1], hidden, dtype)
     init = weight_lists(W1, b1, W2, b2) if with_weights else None
 
     ck = user_checkpoints(first["checkpoints"], epochs)

@@ -28,12 +28,14 @@ class Progress:
     `interval` seconds and a last one at the end. Nothing when quiet.
     """
 
-    def __init__(self, total_runs, total_net_epochs, *, quiet=False, stream=None, interval=10.0,
+    def __init__(self, total_runs, total_net_epochs, *, done_runs=0, quiet=False, stream=None, interval=10.0,
                  label="sweep"):
+        """total_net_epochs: the work still to do; done_runs: runs already done (a resumed sweep)."""
         self.stream = stream or sys.stderr
         self.total_runs = total_runs
         self.total_net_epochs = total_net_epochs
-        self.runs = 0
+        self.done_runs = done_runs
+        self.runs = done_runs
         self.net_epochs = 0
         self.start = time.perf_counter()
         self.interval = interval
@@ -44,8 +46,8 @@ class Progress:
         if not quiet and _terminal_columns(self.stream) > 0:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_runs, unit="run", file=self.stream, dynamic_ncols=True,
-                             smoothing=0.05, desc=label)
+            self._bar = tqdm(total=total_runs, initial=done_runs, unit="run", file=self.stream,
+                             dynamic_ncols=True, smoothing=0.05, desc=label)
 
     @property
     def elapsed(self):
@@ -69,11 +71,11 @@ class Progress:
     def line(self):
         el = max(self.elapsed, 1e-9)
         pct = 100.0 * self.runs / self.total_runs if self.total_runs else 100.0
-        rate = self.net_epochs / el
+        rate = self.net_epochs / el  # of this session's work: runs done before are not counted
         left = self.total_net_epochs - self.net_epochs
         eta = _fmt_seconds(left / rate) if rate > 0 and left > 0 else "0:00"
         return (f"{self.label}: {self.runs:,}/{self.total_runs:,} runs ({pct:.0f}%), "
-                f"{_fmt_rate(self.runs / el)} runs/s, {_fmt_rate(rate)} net-epochs/s, "
+                f"{_fmt_rate((self.runs - self.done_runs) / el)} runs/s, {_fmt_rate(rate)} net-epochs/s, "
                 f"elapsed {_fmt_seconds(el)}, ETA {eta}")
 
     def close(self):

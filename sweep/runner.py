@@ -160,22 +160,20 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     from joblib import Parallel, delayed
 
     stream = stream or sys.stderr
-    report = None if quiet else (lambda msg: print(msg, file=stream, flush=True))
+
+    def say(msg):
+        print(msg, file=stream, flush=True)
+
     if backend not in ("threads", "processes"):
         raise SweepError(f"--backend must be threads or processes, got {backend!r}")
     start = time.perf_counter()
     prepared = prepare(grid_path, out_root, overwrite=overwrite)
-    done, todo = scan(prepared, chunk_ids, report=(lambda m: print(m, file=stream, flush=True)))
+    done, todo = scan(prepared, chunk_ids, report=say)  # corrupt parts are reported even when quiet
     runs = prepared.runs
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     total_runs = sum(c.n_runs for c in done + todo)
-    progress = Progress(total_runs, sum(c.network_epochs for c in done + todo), quiet=quiet, stream=stream)
-    progress.update(sum(c.n_runs for c in done), sum(c.network_epochs for c in done))
-    progress.start = time.perf_counter()
-    progress.total_net_epochs = sum(c.network_epochs for c in todo)
-    progress.net_epochs = 0
-    if report and done:
-        report(f"sweep: resuming: {len(done)} of {len(done) + len(todo)} parts already written")
+    if done and not quiet:
+        say(f"sweep: resuming: {len(done)} of {len(done) + len(todo)} parts already written")
 
     schema = _params_schema(runs)
     with_weights = bool(runs["save_weights"].any())
@@ -192,6 +190,8 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         from kernels import warm_up
 
         warm_up(sorted({c.dtype for c in todo}))
+    progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
+                        quiet=quiet, stream=stream)
     train_start = time.perf_counter()
     try:
         if tasks:

@@ -32,3 +32,15 @@ def test_quiet_prints_nothing():
     p.update(10, 10)
     p.close()
     assert out.getvalue() == "" and p.runs == 10
+
+
+def test_resumed_sweep_counts_done_runs_but_rates_only_new_work():
+    out = io.StringIO()
+    p = Progress(100, 40, done_runs=60, stream=out, interval=0.0)
+    assert p.runs == 60
+    p.update(40, 40)
+    line = out.getvalue().splitlines()[-1]
+    assert line.startswith("sweep: 100/100 runs (100%)")
+    runs_rate = float(line.split(", ")[1].split()[0])
+    epochs_rate = float(line.split(", ")[2].split()[0])
+    assert abs(runs_rate - epochs_rate) <= 1e-9 * epochs_rate  # 40 runs, 40 net-epochs: same rate, not 100/40
