@@ -145,13 +145,15 @@ def _params_schema(runs):
 
 
 def _train_and_write(chunk_runs, X, Y, outdir, chunk_id, params_schema, with_weights, threads):
-    """Worker: one chunk from runs to a part file. Returns (runs, network-epochs)."""
+    """Worker: one chunk from runs to a part file.
+
+    Returns (runs, network-epochs planned, network-epochs trained: fewer when runs stop early)."""
     from sweep.execute import train_chunk
 
     table = train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights,
                         threads=threads)
     store.write_part(outdir, chunk_id, table)
-    return len(chunk_runs), int(chunk_runs["epochs"].sum())
+    return len(chunk_runs), int(chunk_runs["epochs"].sum()), int(pc.sum(table.column("epochs_run")).as_py())
 
 
 def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
@@ -197,10 +199,10 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         if tasks:
             parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
                                 return_as="generator_unordered")
-            for n_runs, net_epochs in parallel(tasks):
+            for n_runs, planned, trained in parallel(tasks):
                 trained_runs += n_runs
-                trained_net_epochs += net_epochs
-                progress.update(n_runs, net_epochs)
+                trained_net_epochs += trained
+                progress.update(n_runs, planned)
     finally:
         progress.close()
     train_seconds = time.perf_counter() - train_start
