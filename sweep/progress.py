@@ -37,6 +37,7 @@ class Progress:
         self.done_runs = done_runs
         self.runs = done_runs
         self.net_epochs = 0
+        self.trained = 0
         self.start = time.perf_counter()
         self.interval = interval
         self.label = label
@@ -53,14 +54,17 @@ class Progress:
     def elapsed(self):
         return time.perf_counter() - self.start
 
-    def update(self, runs, net_epochs):
+    def update(self, runs, net_epochs, trained=None):
+        """runs and planned network-epochs done; `trained`: the network-epochs actually
+        run (fewer with early stop), for the rate; the ETA goes by the plan."""
         self.runs += runs
         self.net_epochs += net_epochs
+        self.trained += net_epochs if trained is None else trained
         if self.quiet:
             return
         if self._bar is not None:
             self._bar.update(runs)
-            self._bar.set_postfix_str(f"{_fmt_rate(self.net_epochs / max(self.elapsed, 1e-9))} net-epochs/s",
+            self._bar.set_postfix_str(f"{_fmt_rate(self.trained / max(self.elapsed, 1e-9))} net-epochs/s",
                                       refresh=False)
             return
         now = time.perf_counter()
@@ -71,9 +75,10 @@ class Progress:
     def line(self):
         el = max(self.elapsed, 1e-9)
         pct = 100.0 * self.runs / self.total_runs if self.total_runs else 100.0
-        rate = self.net_epochs / el  # of this session's work: runs done before are not counted
+        rate = self.trained / el  # of this session's work: runs done before are not counted
+        planned_rate = self.net_epochs / el
         left = self.total_net_epochs - self.net_epochs
-        eta = _fmt_seconds(left / rate) if rate > 0 and left > 0 else "0:00"
+        eta = _fmt_seconds(left / planned_rate) if planned_rate > 0 and left > 0 else "0:00"
         return (f"{self.label}: {self.runs:,}/{self.total_runs:,} runs ({pct:.0f}%), "
                 f"{_fmt_rate((self.runs - self.done_runs) / el)} runs/s, {_fmt_rate(rate)} net-epochs/s, "
                 f"elapsed {_fmt_seconds(el)}, ETA {eta}")

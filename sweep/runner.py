@@ -202,7 +202,7 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
             for n_runs, planned, trained in parallel(tasks):
                 trained_runs += n_runs
                 trained_net_epochs += trained
-                progress.update(n_runs, planned)
+                progress.update(n_runs, planned, trained)
     finally:
         progress.close()
     train_seconds = time.perf_counter() - train_start
