@@ -7,7 +7,7 @@ pandas and Numba are imported only when these are first used.
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_grid", "expand", "load"]
+__all__ = ["__version__", "load_grid", "expand", "load", "summarize"]
 
 
 def __getattr__(name):
@@ -19,4 +19,8 @@ def __getattr__(name):
         from sweep.results import load
 
         return load
+    if name == "summarize":
+        from sweep.summary import summarize
+
+        return summarize
     raise AttributeError(f"module 'sweep' has no attribute {name!r}")

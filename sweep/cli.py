@@ -116,9 +116,77 @@ def cmd_status(args):
     return 0 if complete else 1
 
 
+# --------------------------------------------------------------------------- summary
+
+def add_summary(subparsers):
+    p = subparsers.add_parser(
+        "summary", help="convergence rate, epochs to converge and outcomes, per group of runs",
+        description="Per group of runs of a results directory: runs, convergence rate with a 95%% Wilson "
+                    "interval, median and inter-quartile epochs to converge (converged runs), the share of "
+                    "each outcome and the median final loss. Groups default to every parameter that varies "
+                    "(seed excepted).")
+    p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
+    p.add_argument("--by", default=None, metavar="COL[,COL...]",
+                   help="parameter columns to group by, comma-separated (default: those that vary, but seed)")
+    p.add_argument("--format", dest="fmt", choices=("table", "markdown", "csv", "json"), default="table",
+                   help="output format (default: table)")
+    p.set_defaults(func=cmd_summary)
+
+
+def cmd_summary(args):
+    from sweep.results import load
+    from sweep.summary import format_summary, summarize
+
+    by = None
+    if args.by is not None:
+        by = [name.strip() for name in args.by.split(",") if name.strip()]
+    df = load(args.results)
+    sys.stdout.write(format_summary(summarize(df, by=by), args.fmt))
+    sys.stdout.flush()
+    return 0
+
+
+# --------------------------------------------------------------------------- plot
+
+def add_plot(subparsers):
+    p = subparsers.add_parser(
+        "plot", help="figures of a sweep: convergence and epochs heatmaps, loss curves (needs matplotlib)",
+        description="Write one figure of a results directory: heatmaps of the convergence rate and of the "
+                    "median epochs to converge over init_scale x learning rate, one panel per loss, and the "
+                    "loss curves (median and 25-75%% band over seeds, from the checkpoints) per init_scale. "
+                    "Needs matplotlib: pip install 'sweep[plot]'.")
+    p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="figure file; the format follows its extension (.png, .pdf, .svg) "
+                        "(default: RESULTS_DIR/sweep.png)")
+    p.add_argument("--lr", type=float, default=None, metavar="LR",
+                   help="learning rate of the loss curves (default: the one with the highest convergence rate)")
+    p.add_argument("--no-curves", action="store_true", help="leave the loss-curve row out")
+    p.add_argument("--dpi", type=_positive_int, default=200, metavar="N", help="resolution (default 200)")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args):
+    from pathlib import Path
+
+    from sweep.plots import _matplotlib, plot_sweep
+    from sweep.results import load
+    from sweep.store import read_manifest
+
+    _matplotlib()  # a missing matplotlib is reported before anything is read
+    df = load(args.results)
+    name = read_manifest(args.results).get("name") or Path(args.results).resolve().name
+    out = Path(args.output) if args.output else Path(args.results) / "sweep.png"
+    if not out.parent.is_dir():
+        raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
+    plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi)
+    print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser and main
 
-COMMANDS = [add_plan, add_run, add_status]
+COMMANDS = [add_plan, add_run, add_status, add_summary, add_plot]
 
 
 def _positive_int(text):
