@@ -158,7 +158,7 @@ def add_plot(subparsers):
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="figure file; the format follows its extension (.png, .pdf, .svg) "
-                        "(default: RESULTS_DIR/sweep.png)")
+                        "(default: RESULTS_DIR/_sweep.png; the _ keeps Parquet readers off it)")
     p.add_argument("--lr", type=float, default=None, metavar="LR",
                    help="learning rate of the loss curves (default: the one with the highest convergence rate)")
     p.add_argument("--no-curves", action="store_true", help="leave the loss-curve row out")
@@ -176,9 +176,16 @@ def cmd_plot(args):
     _matplotlib()  # a missing matplotlib is reported before anything is read
     df = load(args.results)
     name = read_manifest(args.results).get("name") or Path(args.results).resolve().name
-    out = Path(args.output) if args.output else Path(args.results) / "sweep.png"
+    # Inside the results directory only a name starting with "_" (as the manifest's) keeps the directory a
+    # Parquet dataset: pyarrow, pandas and sweep.load read every other file in it as a part.
+    out = Path(args.output) if args.output else Path(args.results) / "_sweep.png"
     if not out.parent.is_dir():
         raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
+    results = Path(args.results).resolve()
+    inside = out.resolve().relative_to(results).parts if out.resolve().is_relative_to(results) else None
+    if inside and not any(part.startswith(("_", ".")) for part in inside):
+        raise SweepError(f"will not write {out} inside the results directory: Parquet readers (sweep.load, "
+                         f"pandas.read_parquet) would take it for a part; name it _{out.name} or write it elsewhere")
     plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0

@@ -382,7 +382,19 @@ def _suptitle(df, name):
     pooled = _pooled(df)
     if pooled:
         parts.append("pooled over " + ", ".join(pooled))
-    return " — ".join(parts)
+    return parts
+
+
+def _join_title(parts, width_in):
+    """The title parts on as few lines as fit a figure ``width_in`` inches wide (12 pt: ~9 characters an inch)."""
+    lines, line = [], ""
+    for part in parts:
+        candidate = f"{line} — {part}" if line else part
+        if line and len(candidate) > 9 * width_in:
+            lines.append(line)
+            candidate = part
+        line = candidate
+    return "\n".join(lines + [line])
 
 
 def plot_sweep(df, name, out_path, lr=None, curves=True, dpi=200):
@@ -401,12 +413,14 @@ def plot_sweep(df, name, out_path, lr=None, curves=True, dpi=200):
     heat_h = 0.42 * n_lr + 1.5
     heights = [heat_h, heat_h] + ([3.8] if curves else [])
     _, Figure = _matplotlib()
-    fig = Figure(figsize=(5.4 * n + 1.6, sum(heights) + 0.6), layout="constrained")
+    width = 5.4 * n + 1.6
+    title = _join_title(_suptitle(df, name), width)
+    fig = Figure(figsize=(width, sum(heights) + 0.3 + 0.3 * (title.count("\n") + 1)), layout="constrained")
     subfigs = fig.subfigures(len(heights), 1, height_ratios=heights, hspace=0.04)
     plot_convergence(df, axes=subfigs[0].subplots(1, n, squeeze=False))
     plot_epochs(df, axes=subfigs[1].subplots(1, n, squeeze=False))
     if curves:
         plot_loss_curves(df, axes=subfigs[2].subplots(1, n, squeeze=False), lr=lr)
-    fig.suptitle(_suptitle(df, name), fontsize=12)
+    fig.suptitle(title, fontsize=12)
     fig.savefig(out_path, dpi=dpi)
     return out_path
