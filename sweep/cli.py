@@ -121,26 +121,27 @@ def cmd_status(args):
 def add_summary(subparsers):
     p = subparsers.add_parser(
         "summary", help="convergence rate, epochs to converge and outcomes, per group of runs",
-        description="Per group of runs of a results directory: runs, convergence rate with a 95%% Wilson "
+        description="Per group of runs of a results directory: runs, convergence rate with a 95% Wilson "
                     "interval, median and inter-quartile epochs to converge (converged runs), the share of "
                     "each outcome and the median final loss. Groups default to every parameter that varies "
                     "(seed excepted).")
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("--by", default=None, metavar="COL[,COL...]",
                    help="parameter columns to group by, comma-separated (default: those that vary, but seed)")
+    _add_where(p)
     p.add_argument("--format", dest="fmt", choices=("table", "markdown", "csv", "json"), default="table",
                    help="output format (default: table)")
     p.set_defaults(func=cmd_summary)
 
 
 def cmd_summary(args):
-    from sweep.results import load
+    from sweep.results import load, select
     from sweep.summary import format_summary, summarize
 
     by = None
     if args.by is not None:
         by = [name.strip() for name in args.by.split(",") if name.strip()]
-    df = load(args.results)
+    df = select(load(args.results), args.where)
     sys.stdout.write(format_summary(summarize(df, by=by), args.fmt))
     sys.stdout.flush()
     return 0
@@ -153,7 +154,7 @@ def add_plot(subparsers):
         "plot", help="figures of a sweep: convergence and epochs heatmaps, loss curves (needs matplotlib)",
         description="Write one figure of a results directory: heatmaps of the convergence rate and of the "
                     "median epochs to converge over init_scale x learning rate, one panel per loss, and the "
-                    "loss curves (median and 25-75%% band over seeds, from the checkpoints) per init_scale. "
+                    "loss curves (median and 25-75% band over seeds, from the checkpoints) per init_scale. "
                     "Needs matplotlib: pip install 'sweep[plot]'.")
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
@@ -161,6 +162,7 @@ def add_plot(subparsers):
                         "(default: RESULTS_DIR/_sweep.png; the _ keeps Parquet readers off it)")
     p.add_argument("--lr", type=float, default=None, metavar="LR",
                    help="learning rate of the loss curves (default: the one with the highest convergence rate)")
+    _add_where(p)
     p.add_argument("--no-curves", action="store_true", help="leave the loss-curve row out")
     p.add_argument("--dpi", type=_positive_int, default=200, metavar="N", help="resolution (default 200)")
     p.set_defaults(func=cmd_plot)
@@ -170,11 +172,11 @@ def cmd_plot(args):
     from pathlib import Path
 
     from sweep.plots import _matplotlib, plot_sweep
-    from sweep.results import load
+    from sweep.results import load, select
     from sweep.store import read_manifest
 
     _matplotlib()  # a missing matplotlib is reported before anything is read
-    df = load(args.results)
+    df = select(load(args.results), args.where)
     name = read_manifest(args.results).get("name") or Path(args.results).resolve().name
     # Inside the results directory only a name starting with "_" (as the manifest's) keeps the directory a
     # Parquet dataset: pyarrow, pandas and sweep.load read every other file in it as a part.
@@ -192,6 +194,11 @@ def cmd_plot(args):
 
 
 # --------------------------------------------------------------------------- parser and main
+
+def _add_where(p):
+    p.add_argument("--where", default=None, metavar="EXPR",
+                   help="only the runs for which this pandas query holds, e.g. \"lr == 1 and hidden > 2\"")
+
 
 COMMANDS = [add_plan, add_run, add_status, add_summary, add_plot]
 

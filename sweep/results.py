@@ -33,3 +33,22 @@ def load(path, columns=None):
     if "run_id" in df:
         df = df.sort_values("run_id", kind="stable").reset_index(drop=True)
     return df
+
+
+def select(df, where):
+    """The rows of `df` for which the pandas query `where` holds (all rows when None).
+
+    ``where`` is a `DataFrame.query` expression over the columns, for example
+    ``"lr == 1 and loss == 'bce'"``; a bad expression is a `SweepError`
+    naming it, and an expression that selects nothing is one too.
+    """
+    if where is None:
+        return df
+    try:
+        out = df.query(where)
+    except Exception as exc:  # pandas raises many types here: Syntax, Name, Type, Value errors
+        raise SweepError(f"--where {where!r} is not a valid filter ({type(exc).__name__}: {exc}); expected a "
+                         f"pandas query over the columns, e.g. \"lr == 1 and loss == 'bce'\"") from None
+    if len(out) == 0:
+        raise SweepError(f"--where {where!r} selects none of the {len(df)} runs")
+    return out

@@ -65,6 +65,14 @@ def test_cli_output_option_lr_and_no_curves(small, tmp_path):
     assert_png(tmp_path / "heat.png")
 
 
+def test_cli_where_plots_a_subset(small, tmp_path, capsys):
+    assert main(["plot", str(small), "--where", "loss == 'bce'", "-o", str(tmp_path / "bce.png")]) == 0
+    assert_png(tmp_path / "bce.png")
+    assert main(["plot", str(small), "--where", "loss == 'none'", "-o", str(tmp_path / "none.png")]) == 2
+    assert "selects none of the" in capsys.readouterr().err
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_cli_errors_are_one_line(small, tmp_path, capsys):
     assert main(["plot", str(small), "--lr", "0.7", "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err

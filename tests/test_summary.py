@@ -237,9 +237,22 @@ def test_cli_summary_by_and_formats(results, capsys):
     assert "| --- | --- |" in capsys.readouterr().out
 
 
+def test_cli_summary_where_selects_runs(results, capsys):
+    assert main(["summary", str(results), "--where", "loss == 'bce' and init_scale > 1", "--by", "loss,init_scale",
+                 "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["loss"], r["init_scale"], r["runs"]) for r in records] == [("bce", 3.0, 8)]
+    df = sweep.load(results)
+    expected = summarize(df[(df["loss"] == "bce") & (df["init_scale"] > 1)], by=["loss", "init_scale"])
+    assert records[0]["rate"] == pytest.approx(float(expected["rate"].iloc[0]))
+
+
 @pytest.mark.parametrize("args, needle", [
     (["MISSING"], "is not a sweep results directory"),
     (["RESULTS", "--by", "nope"], "cannot group by 'nope'"),
+    (["RESULTS", "--where", "lr == = 1"], "--where 'lr == = 1' is not a valid filter"),
+    (["RESULTS", "--where", "nope > 1"], "name 'nope' is not defined"),
+    (["RESULTS", "--where", "init_scale > 100"], "selects none of the 32 runs"),
 ])
 def test_cli_summary_errors_are_one_line(results, tmp_path, capsys, args, needle):
     args = [str(tmp_path / "missing") if a == "MISSING" else str(results) if a == "RESULTS" else a for a in args]
