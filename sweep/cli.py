@@ -72,8 +72,14 @@ def add_run(subparsers):
                    help="results root; the sweep goes to DIR/<name>/ (default: results)")
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
-    p.add_argument("--backend", choices=("threads", "processes"), default="threads",
-                   help="threads over the GIL-free kernels (default), or worker processes")
+    p.add_argument("--backend", choices=("threads", "processes", "dask"), default="threads",
+                   help="threads over the GIL-free kernels (default), worker processes, or the workers of a "
+                        "Dask cluster (--scheduler)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: the scheduler, tcp://HOST:PORT (default: DASK_SCHEDULER_ADDRESS)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="train only shard I of N (1-based) of the chunks; inside a SLURM array task the "
+                        "default is the task's place in the array")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     p.add_argument("--overwrite", action="store_true",
                    help="replace results of a different grid found under the same name")
@@ -82,18 +88,35 @@ def add_run(subparsers):
 
 def cmd_run(args):
     from sweep.runner import run
+    from sweep.shard import parse_shard, shard_from_env
 
+    shard = parse_shard(args.shard) if args.shard is not None else shard_from_env()
+    if args.scheduler and args.backend != "dask":
+        raise SweepError(f"--scheduler is for --backend dask (got --backend {args.backend})")
     try:
         summary = run(args.grid, args.out, jobs=args.jobs, backend=args.backend, quiet=args.quiet,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, shard=shard, scheduler=args.scheduler)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; every part written so far is kept. Run the same command again to "
-              f"resume: python -m sweep run {args.grid}" + (f" --out {args.out}" if args.out != "results" else ""),
+              f"resume: python -m sweep run {' '.join(_resume_args(args))}",
               file=sys.stderr, flush=True)
         return 130
     if not args.quiet:
         print(summary.text(), file=sys.stderr, flush=True)
     return 0
+
+
+def _resume_args(args):
+    out = [args.grid]
+    if args.out != "results":
+        out += ["--out", args.out]
+    if args.shard:
+        out += ["--shard", args.shard]
+    if args.backend != "threads":
+        out += ["--backend", args.backend]
+    if args.scheduler:
+        out += ["--scheduler", args.scheduler]
+    return out
 
 
 # --------------------------------------------------------------------------- status
@@ -114,6 +137,79 @@ def cmd_status(args):
     lines, complete = status(args.target, args.out)
     print("\n".join(lines))
     return 0 if complete else 1
+
+
+# --------------------------------------------------------------------------- slurm
+
+def add_slurm(subparsers):
+    p = subparsers.add_parser(
+        "slurm", help="write (and submit) a SLURM array job: task i trains shard i+1 of N",
+        description="Write RESULTS/_slurm/sweep.sbatch, an sbatch array script whose task i runs "
+                    "`sweep run GRID --shard i+1/N`, with one log per task in RESULTS/_slurm/logs/, and with "
+                    "--submit submit it. The tasks share the results directory; `sweep status` shows each "
+                    "shard. A failed or preempted task resumes when re-submitted (--missing).")
+    p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
+    p.add_argument("-o", "--out", default="results", metavar="DIR",
+                   help="results root; the sweep goes to DIR/<name>/ (default: results)")
+    p.add_argument("--tasks", type=_positive_int, required=True, metavar="N", help="array tasks (shards)")
+    p.add_argument("--partition", default=None, metavar="P", help="SLURM partition (default: the cluster's)")
+    p.add_argument("--time", default=None, metavar="T", help="time limit per task, e.g. 30, 2:00:00, 1-00")
+    p.add_argument("--cpus-per-task", type=_positive_int, default=1, metavar="C",
+                   help="CPUs per task, used as sweep run --jobs (default 1)")
+    p.add_argument("--mem", default=None, metavar="M", help="memory per task, e.g. 2G")
+    p.add_argument("--submit", action="store_true", help="submit the script with sbatch")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--missing", action="store_true",
+                       help="with --submit: only the tasks whose shard is not complete")
+    which.add_argument("--only", default=None, metavar="I[,I...]",
+                       help="with --submit: only these array task ids (0-based)")
+    p.add_argument("--wait", action="store_true", help="with --submit: wait until the job ends (sbatch --wait)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results of a different grid found under the same name")
+    p.set_defaults(func=cmd_slurm)
+
+
+def cmd_slurm(args):
+    from sweep import slurm
+    from sweep.runner import prepare
+
+    slurm.check_options(args.tasks, args.partition, args.time, args.cpus_per_task, args.mem)
+    if (args.missing or args.only or args.wait) and not args.submit:
+        raise SweepError("--missing, --only and --wait go with --submit")
+    only = None
+    if args.only is not None:
+        try:
+            only = sorted({int(part) for part in args.only.split(",") if part.strip()})
+        except ValueError:
+            raise SweepError(f"--only {args.only!r} is not a comma-separated list of task ids") from None
+        if not only or only[0] < 0 or only[-1] >= args.tasks:
+            raise SweepError(f"--only {args.only!r}: task ids go from 0 to {args.tasks - 1}")
+    prepared = prepare(args.grid, args.out, overwrite=args.overwrite)
+    script = slurm.write_job(prepared, args.grid, args.out, args.tasks, partition=args.partition,
+                             time=args.time, cpus_per_task=args.cpus_per_task, mem=args.mem)
+    print(f"{PROG}: wrote {script} ({args.tasks} tasks, {len(prepared.chunks)} chunks, "
+          f"{len(prepared.runs):,} runs); logs in {script.parent / 'logs'}/")
+    if not args.submit:
+        print(f"{PROG}: submit it with: sbatch {script}   (or: python -m sweep slurm {args.grid} "
+              f"--tasks {args.tasks} --submit)")
+        return 0
+    array = only
+    if args.missing:
+        array = slurm.incomplete_tasks(prepared.outdir, slurm.read_tasks(prepared.outdir))
+        if not array:
+            print(f"{PROG}: nothing to submit: every shard is complete")
+            return 0
+    job_id, rc = slurm.submit(prepared.outdir, script, array=array, wait=args.wait)
+    which = f"tasks {','.join(map(str, array))}" if array is not None else f"{args.tasks} tasks"
+    print(f"{PROG}: submitted job {job_id} ({which})")
+    if args.wait:
+        print(f"{PROG}: job {job_id} ended" + (f" with exit status {rc}" if rc else ""))
+        subprocess_status = 0 if rc == 0 else 1
+    else:
+        print(f"{PROG}: follow it with: squeue -j {job_id}; tail -f {script.parent / 'logs'}/task-*.out; "
+              f"python -m sweep status {prepared.outdir}")
+        subprocess_status = 0
+    return subprocess_status
 
 
 # --------------------------------------------------------------------------- summary
@@ -200,7 +296,7 @@ def _add_where(p):
                    help="only the runs for which this pandas query holds, e.g. \"lr == 1 and hidden > 2\"")
 
 
-COMMANDS = [add_plan, add_run, add_status, add_summary, add_plot]
+COMMANDS = [add_plan, add_run, add_status, add_slurm, add_summary, add_plot]
 
 
 def _positive_int(text):

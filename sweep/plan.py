@@ -301,3 +301,12 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
 
 def network_epochs(chunks):
     return sum(c.network_epochs for c in chunks)
+
+
+def chunk_cost(datasets):
+    """cost(chunk): its network-epochs x the relative cost of one network-epoch of its shape
+    (`datasets`: name -> Dataset), to balance shards."""
+    def cost(chunk):
+        X = datasets[chunk.dataset].X
+        return chunk.network_epochs * _shape_cost(X.shape[0], X.shape[1], chunk.hidden)
+    return cost

@@ -42,11 +42,12 @@ class Summary:
     seconds: float
     net_epochs: int
     outdir: Path
+    label: str = "sweep: "
 
     def text(self):
         share = self.converged / self.runs if self.runs else 0.0
         rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
-        return (f"sweep: {self.runs:,} runs ({self.runs_trained:,} trained now in {self.chunks_trained} chunks), "
+        return (f"{self.label}{self.runs:,} runs ({self.runs_trained:,} trained now in {self.chunks_trained} chunks), "
                 f"{share:.1%} converged; {self.seconds:.1f} s, {rate:.3g} network-epochs/s\n"
                 f"sweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)")
 
@@ -156,50 +157,59 @@ def _train_and_write(chunk_runs, X, Y, outdir, chunk_id, params_schema, with_wei
     return len(chunk_runs), int(chunk_runs["epochs"].sum()), int(pc.sum(table.column("epochs_run")).as_py())
 
 
-def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
-        chunk_ids=None, stream=None):
-    """Train what is missing of a sweep; return a Summary."""
-    from joblib import Parallel, delayed
+BACKENDS = ("threads", "processes", "dask")
 
+
+def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
+        chunk_ids=None, shard=None, scheduler=None, stream=None):
+    """Train what is missing of a sweep (or of its shard `shard` = (I, N)); return a Summary.
+
+    backend: threads or processes (joblib, `jobs` at once on this machine), or
+    dask: the chunks go to the workers of the Dask scheduler at `scheduler`,
+    which send their rows back; this process writes the parts.
+    """
     stream = stream or sys.stderr
 
     def say(msg):
         print(msg, file=stream, flush=True)
 
-    if backend not in ("threads", "processes"):
-        raise SweepError(f"--backend must be threads or processes, got {backend!r}")
+    if backend not in BACKENDS:
+        raise SweepError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if shard is not None and overwrite:
+        raise SweepError("--overwrite cannot be combined with --shard: one shard would delete the parts of the "
+                         "others; remove the results directory first (or run without --shard)")
     start = time.perf_counter()
     prepared = prepare(grid_path, out_root, overwrite=overwrite)
+    if shard is not None:
+        from sweep.plan import chunk_cost
+        from sweep.shard import chunks_of
+
+        mine = {c.chunk_id for c in chunks_of(prepared.chunks, *shard, cost=chunk_cost(prepared.grid.datasets))}
+        chunk_ids = mine if chunk_ids is None else mine & set(chunk_ids)
     done, todo = scan(prepared, chunk_ids, report=say)  # corrupt parts are reported even when quiet
     runs = prepared.runs
-    jobs = max(1, int(jobs or os.cpu_count() or 1))
     total_runs = sum(c.n_runs for c in done + todo)
+    label = f"sweep: shard {shard[0]}/{shard[1]}: " if shard else "sweep: "
+    if shard is not None and not quiet:
+        say(f"{label}{len(done) + len(todo)} of {len(prepared.chunks)} parts, {total_runs:,} runs")
     if done and not quiet:
-        say(f"sweep: resuming: {len(done)} of {len(done) + len(todo)} parts already written")
+        say(f"{label}resuming: {len(done)} of {len(done) + len(todo)} parts already written")
 
     schema = _params_schema(runs)
     with_weights = bool(runs["save_weights"].any())
-    kernel_threads = max(1, jobs // max(1, len(todo)))
-    trained_runs = trained_net_epochs = 0
-    tasks = []
-    for chunk in todo:
-        chunk_runs = runs.iloc[chunk.rows]
-        data = prepared.grid.datasets[chunk.dataset]
-        X, Y = data.X, data.Y
-        tasks.append(delayed(_train_and_write)(chunk_runs, X, Y, prepared.outdir, chunk.chunk_id, schema,
-                                               with_weights, kernel_threads))
-    if tasks:
-        from kernels import warm_up
-
-        warm_up(sorted({c.dtype for c in todo}))
+    work = [(chunk, runs.iloc[chunk.rows], prepared.grid.datasets[chunk.dataset]) for chunk in todo]
     progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
-                        quiet=quiet, stream=stream)
+                        quiet=quiet, stream=stream, label=label.rstrip(": "))
+    trained_runs = trained_net_epochs = 0
     train_start = time.perf_counter()
     try:
-        if tasks:
-            parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
-                                return_as="generator_unordered")
-            for n_runs, planned, trained in parallel(tasks):
+        if work:
+            if backend == "dask":
+                from sweep.dask_backend import execute
+            else:
+                execute = _execute_local
+            for n_runs, planned, trained in execute(work, prepared.outdir, schema, with_weights, jobs=jobs,
+                                                    backend=backend, scheduler=scheduler, say=say, quiet=quiet):
                 trained_runs += n_runs
                 trained_net_epochs += trained
                 progress.update(n_runs, planned, trained)
@@ -213,8 +223,25 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         col = pq.read_table(parts[chunk.chunk_id], columns=["converged"]).column(0)
         converged += int(pc.sum(col).as_py() or 0)
     return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo), converged=converged,
-                   seconds=train_seconds if tasks else time.perf_counter() - start,
-                   net_epochs=trained_net_epochs, outdir=prepared.outdir)
+                   seconds=train_seconds if work else time.perf_counter() - start,
+                   net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
+
+
+def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
+    """Train the chunks on this machine with joblib; yield (runs, planned, trained) per chunk as it lands."""
+    from joblib import Parallel, delayed
+
+    from kernels import warm_up
+
+    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    kernel_threads = max(1, jobs // len(work))
+    warm_up(sorted({chunk.dtype for chunk, _, _ in work}))
+    tasks = [delayed(_train_and_write)(chunk_runs, data.X, data.Y, outdir, chunk.chunk_id, schema, with_weights,
+                                       kernel_threads)
+             for chunk, chunk_runs, data in work]
+    parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
+                        return_as="generator_unordered")
+    yield from parallel(tasks)
 
 
 def status(target, out_root="results"):
@@ -235,4 +262,27 @@ def status(target, out_root="results"):
     runs_done = sum(done.values())
     lines = [f"{outdir}: {len(done)}/{len(chunk_runs)} parts, {runs_done:,}/{total:,} runs done"
              + (" (complete)" if runs_done == total else "")]
+    lines.extend(_slurm_lines(outdir))
     return lines, runs_done == total
+
+
+def _slurm_lines(outdir):
+    """One line per shard of the SLURM job written for this directory, if any."""
+    from sweep import slurm
+
+    record = slurm.read_tasks(outdir)
+    if not record:
+        return []
+    manifest = store.read_manifest(outdir) or {}
+    if record.get("grid_hash") != manifest.get("grid_hash"):
+        return [f"  ({slurm.SLURM_DIR}/ was written for another grid: run sweep slurm again)"]
+    queued = slurm.queue_states(manifest.get("name", ""))
+    jobs = record.get("jobs") or []
+    lines = [f"  SLURM array of {record['tasks']} tasks" + (f", last job {jobs[-1]['job_id']}" if jobs else
+                                                          ", not submitted")]
+    for index, done, parts in slurm.shard_progress(outdir, record):
+        state = queued.get(index - 1)
+        note = "complete" if done == parts else (state.lower() if state else "incomplete" + (
+            ", not in the queue" if jobs else ""))
+        lines.append(f"  shard {index}/{record['tasks']} (task {index - 1}): {done}/{parts} parts, {note}")
+    return lines

@@ -1,0 +1,115 @@
+"""`--backend dask`: train the chunks on the workers of a Dask cluster.
+
+dask.distributed directly (not joblib's Dask backend): one future per
+chunk, keyed by its chunk_id, collected with `as_completed`, so every part
+is written the moment its rows arrive, a worker that dies only costs the
+chunks it held (the scheduler re-runs them elsewhere, up to
+``distributed.scheduler.allowed-failures`` times), and failures reach us as
+exceptions we can name.
+
+Workers only compute: each trains a chunk with the kernels and sends its
+rows back as an Arrow table (a few hundred bytes per run). This process
+writes the parts, through the same atomic renames as a local run, so the
+workers need the same `sweep` installed but no access to the results
+directory, and resuming, progress and the rows are those of a local run.
+"""
+from sweep.errors import SweepError
+
+CONNECT_TIMEOUT = "20s"
+
+
+def _client(scheduler):
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise SweepError("--backend dask needs dask.distributed: pip install 'sweep[dask]'") from None
+    if not scheduler:
+        import dask
+
+        scheduler = dask.config.get("scheduler-address", None)
+    if not scheduler:
+        raise SweepError("--backend dask needs the scheduler's address: --scheduler tcp://HOST:PORT "
+                         "(or DASK_SCHEDULER_ADDRESS)")
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {str(exc).splitlines()[0]}") from None
+
+
+def _worker_versions():
+    import numba
+    import numpy
+
+    import sweep
+
+    return {"sweep": sweep.__version__, "numba": numba.__version__, "numpy": numpy.__version__}
+
+
+def _check_workers(client):
+    """Refuse workers whose sweep, numba or numpy differ from ours: their rows would differ."""
+    ours = _worker_versions()
+    try:
+        theirs = client.run(_worker_versions)
+    except Exception as exc:  # e.g. workers that cannot import sweep at all
+        raise SweepError(f"the Dask workers cannot run sweep ({type(exc).__name__}: {exc}); install the same "
+                         f"sweep on every worker") from None
+    if not theirs:
+        raise SweepError(f"the Dask scheduler at {client.scheduler.address} has no workers")
+    for worker, versions in sorted(theirs.items()):
+        if versions != ours:
+            diff = ", ".join(f"{k} {versions.get(k)} (here {v})" for k, v in ours.items() if versions.get(k) != v)
+            raise SweepError(f"Dask worker {worker} runs {diff}: install the same versions everywhere, "
+                             f"or the rows would not match a local run")
+
+
+def _train(chunk_runs, X, Y, params_schema, with_weights):
+    """On a worker: one chunk's rows, as an Arrow table."""
+    from sweep.execute import train_chunk
+
+    return train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights, threads=1)
+
+
+def execute(work, outdir, schema, with_weights, *, say, quiet, scheduler=None, **_):
+    """Train `work` [(chunk, runs, dataset)] on the cluster; write each part as it arrives and
+    yield (runs, planned, trained) per chunk."""
+    import pyarrow.compute as pc
+    from dask.distributed import as_completed
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    from sweep import store
+
+    client = _client(scheduler)
+    try:
+        _check_workers(client)
+        if not quiet:
+            workers = client.scheduler_info()["workers"]
+            threads = sum(w.get("nthreads", 1) for w in workers.values())
+            say(f"sweep: Dask scheduler {client.scheduler.address}: {len(workers)} workers, {threads} threads")
+        futures = {}
+        for chunk, chunk_runs, data in work:
+            future = client.submit(_train, chunk_runs, data.X, data.Y, schema, with_weights,
+                                   key=f"sweep-chunk-{chunk.chunk_id}", pure=False, retries=0)
+            futures[future] = chunk
+        try:
+            for future in as_completed(list(futures), loop=client.loop):
+                chunk = futures[future]
+                try:
+                    table = future.result()
+                except KilledWorker:
+                    raise SweepError(f"Dask workers died while training chunk {chunk.chunk_id} too many times "
+                                     f"(distributed.scheduler.allowed-failures); every part written so far is "
+                                     f"kept: run the same command again to resume") from None
+                except (FutureCancelledError, OSError) as exc:
+                    raise SweepError(f"lost the Dask cluster while training chunk {chunk.chunk_id} "
+                                     f"({type(exc).__name__}: {exc}); every part written so far is kept: run "
+                                     f"the same command again to resume") from None
+                store.write_part(outdir, chunk.chunk_id, table)
+                trained = int(pc.sum(table.column("epochs_run")).as_py())
+                yield chunk.n_runs, chunk.network_epochs, trained
+                del futures[future]
+        finally:
+            if futures:
+                client.cancel(list(futures))
+    finally:
+        client.close()
