@@ -15,8 +15,6 @@ directory, and resuming, progress and the rows are those of a local run.
 """
 from sweep.errors import SweepError
 
-CONNECT_TIMEOUT = "20s"
-
 
 def _client(scheduler):
     try:
@@ -30,8 +28,11 @@ def _client(scheduler):
     if not scheduler:
         raise SweepError("--backend dask needs the scheduler's address: --scheduler tcp://HOST:PORT "
                          "(or DASK_SCHEDULER_ADDRESS)")
+    import dask
+
+    timeout = dask.config.get("distributed.comm.timeouts.connect")  # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT
     try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(scheduler, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {str(exc).splitlines()[0]}") from None
 

@@ -113,9 +113,12 @@ def test_worker_deaths_beyond_allowed_failures_stop_with_an_error_and_a_rerun_co
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    import dask
+
     grid = write_grid(tmp_path)
-    assert main(["run", str(grid), "--out", str(tmp_path), "--backend", "dask", "--scheduler",
-                 "tcp://127.0.0.1:9"]) == 2
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        assert main(["run", str(grid), "--out", str(tmp_path), "--backend", "dask", "--scheduler",
+                     "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sweep: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9") and err.count("\n") == 1
 
