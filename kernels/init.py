@@ -60,6 +60,69 @@ def generator(seed, scheme, n_inputs, hidden):
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed_entropy(seed, scheme, n_inputs, hidden))))
 
 
+# NumPy's SeedSequence hash (numpy/random/bit_generator.pyx) and PCG64 seeding (pcg64.c), for many
+# entropies at once: building a SeedSequence, a PCG64 and a Generator per seed costs ~30 us under the
+# GIL, a sweep's largest cost outside the kernel. tests/test_init.py checks the states bit for bit.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_M128 = (1 << 128) - 1
+
+
+def pcg64_states(entropies):
+    """[(state, inc)]: the PCG64 state of `PCG64(SeedSequence(e))` for each entropy 2**32 <= e < 2**64."""
+    e = np.asarray(entropies, np.uint64).reshape(-1)
+    if e.size and (e.min() < 2**32):
+        raise ValueError("pcg64_states takes entropies of two 32-bit words (2**32 <= e < 2**64)")
+    u = np.uint32
+    hash_a = [u(_INIT_A)]
+
+    def hashmix(value):  # SeedSequence.mix_entropy's hashmix, on a vector
+        value = value ^ hash_a[0]
+        hash_a[0] = u(hash_a[0] * u(_MULT_A))
+        value = value * hash_a[0]
+        return value ^ (value >> u(16))
+
+    def mix(x, y):
+        result = u(_MIX_L) * x - u(_MIX_R) * y
+        return result ^ (result >> u(16))
+
+    with np.errstate(over="ignore"):
+        zero = np.zeros(e.size, u)
+        words = [(e & np.uint64(0xFFFFFFFF)).astype(u), (e >> np.uint64(32)).astype(u), zero, zero]
+        pool = [hashmix(w) for w in words]  # pool size 4; the entropy is 2 words, padded with hashes of 0
+        for src in range(4):
+            for dst in range(4):
+                if src != dst:
+                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
+        hash_b, out = u(_INIT_B), []
+        for i in range(8):  # generate_state(4, uint64): 8 words cycling over the pool
+            value = pool[i % 4] ^ hash_b
+            hash_b = u(hash_b * u(_MULT_B))
+            value = value * hash_b
+            out.append(value ^ (value >> u(16)))
+    s0, s1, i0, i1 = (out[2 * k].astype(np.uint64) | out[2 * k + 1].astype(np.uint64) << np.uint64(32)
+                      for k in range(4))
+    states = []
+    for a, b, c, d in zip(s0.tolist(), s1.tolist(), i0.tolist(), i1.tolist()):
+        inc = ((c << 64 | d) << 1 | 1) & _M128  # pcg_setseq_128_srandom_r: state 0, step, add seed, step
+        states.append((((inc + (a << 64 | b)) * _PCG_MULT + inc) & _M128, inc))
+    return states
+
+
+class _Generators:
+    """One Generator re-seeded in place: `at(state, inc)` is `generator(...)` for those seeds, in ~6 us."""
+
+    def __init__(self):
+        self._bits = np.random.PCG64(0)
+        self._rng = np.random.Generator(self._bits)
+
+    def at(self, state, inc):
+        self._bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                            "has_uint32": 0, "uinteger": 0}
+        return self._rng
+
+
 def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
@@ -78,8 +141,10 @@ def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
     return dtype
 
 
-def _direction(scheme, seed, D, H):
-    """The unscaled float64 draw: (W1 (D, H), W2 (H,), drawn biases (b1, b2) or None)."""
+def _direction(scheme, seed, D, H, rng=None):
+    """The unscaled float64 draw: (W1 (D, H), W2 (H,), drawn biases (b1, b2) or None).
+
+    `rng`: `generator(seed, scheme, D, H)` when the caller has it already."""
     if scheme == "numpy-legacy-normal":
         rs = np.random.RandomState(seed)
         return rs.randn(D, H), rs.randn(H, 1)[:, 0], None
@@ -89,7 +154,7 @@ def _direction(scheme, seed, D, H):
         b1 = rs.rand(H, 1)[:, 0]
         W2 = rs.rand(1, H)[0]
         return W1, W2, (b1, rs.rand(1, 1)[0, 0])
-    rng = generator(seed, scheme, D, H)
+    rng = rng or generator(seed, scheme, D, H)
     if scheme == "normal":
         return rng.standard_normal((D, H)), rng.standard_normal(H), None
     a1, a2 = (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
@@ -140,28 +205,56 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     bias_inits[j], dtype)`, but each distinct (scheme, seed) is drawn once: a
     sweep over scales and learning rates pays one draw per seed, not per run.
     """
-    schemes = np.asarray(schemes, dtype=object)
-    seeds = np.asarray(seeds)
+    schemes = np.asarray(schemes, dtype=object).reshape(-1)
+    seeds = np.asarray(seeds).reshape(-1)
     scales = np.asarray(init_scales, dtype=np.float64)
     biases = np.asarray(bias_inits, dtype=np.float64)
     n = len(schemes)
     D, H = int(n_inputs), int(hidden)
+    _check(SCHEMES[0], 0, D, H, 1.0, 0.0, dtype)
     if n and not (np.all(np.isfinite(scales) & (scales > 0)) and np.all(np.isfinite(biases))):
         raise ValueError("init_scale must be finite and > 0, and bias_init finite, in every lane")
-    keys, codes = {}, np.empty(n, np.int64)
-    for j, key in enumerate(zip(schemes.tolist(), seeds.tolist())):
-        codes[j] = keys.setdefault(key, len(keys))
-    U1, U2 = np.empty((len(keys), D, H)), np.empty((len(keys), H))
+    index = {name: i for i, name in enumerate(SCHEMES)}
+    try:
+        scheme_ids = np.fromiter((index[name] for name in schemes.tolist()), np.int64, n)
+    except (KeyError, TypeError):
+        bad = next(name for name in schemes.tolist() if name not in index)
+        raise ValueError(f"unknown init scheme {bad!r}; expected one of {', '.join(SCHEMES)}") from None
+    if seeds.dtype.kind not in "iu" or seeds.shape != (n,):
+        seeds = np.array([_seed_int(v) for v in seeds.tolist()], np.int64).reshape(-1)
+    if n and (seeds.min() < 0 or seeds.max() >= 2**32):
+        bad = seeds[(seeds < 0) | (seeds >= 2**32)][0]
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {int(bad)!r}")
+    keys, codes = np.unique(scheme_ids << 32 | seeds.astype(np.int64), return_inverse=True)
+    U = np.empty((len(keys), D * H + H))  # the W1 (D, H) and W2 (H,) draws of each key, in draw order
     drawn_b1, drawn_b2 = np.full((len(keys), H), np.nan), np.full(len(keys), np.nan)
-    for (scheme, seed), k in keys.items():
-        _check(scheme, seed, D, H, 1.0, 0.0, dtype)
-        U1[k], U2[k], drawn = _direction(scheme, int(seed), D, H)
-        if drawn is not None:
-            drawn_b1[k], drawn_b2[k] = drawn
+    key_schemes = [SCHEMES[i] for i in (keys >> 32).tolist()]
+    key_seeds = (keys & 0xFFFFFFFF).tolist()
+    fast = [k for k, scheme in enumerate(key_schemes) if scheme in SCHEME_CODE]
+    states = pcg64_states([seed_entropy(key_seeds[k], key_schemes[k], D, H) for k in fast])
+    generators = _Generators()
+    for k, (state, inc) in zip(fast, states):
+        rng = generators.at(state, inc)
+        if key_schemes[k] == "normal":
+            rng.standard_normal(out=U[k])  # one call draws what _direction's two do, in the same order
+        else:
+            W1, W2, _ = _direction(key_schemes[k], key_seeds[k], D, H, rng)
+            U[k, :D * H], U[k, D * H:] = W1.reshape(-1), W2
+    for k, scheme in enumerate(key_schemes):
+        if scheme not in SCHEME_CODE:
+            W1, W2, drawn = _direction(scheme, key_seeds[k], D, H)
+            U[k, :D * H], U[k, D * H:] = W1.reshape(-1), W2
+            drawn_b1[k], drawn_b2[k] = drawn if drawn is not None else (np.nan, np.nan)
     # initial_weights multiplies the float64 draw by init_scale: the same products here.
-    W1 = np.moveaxis(U1[codes], 0, -1) * scales
-    W2 = U2[codes].T * scales
+    W1 = np.moveaxis(U[codes, :D * H].reshape(n, D, H), 0, -1) * scales
+    W2 = U[codes, D * H:].T * scales
     has_drawn = ~np.isnan(drawn_b2[codes])
     b1 = np.where(has_drawn, drawn_b1[codes].T, biases)
     b2 = np.where(has_drawn, drawn_b2[codes], biases)
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))
+
+
+def _seed_int(value):
+    if isinstance(value, (bool, np.bool_)) or int(value) != value:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {value!r}")
+    return int(value)

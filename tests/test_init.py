@@ -1,6 +1,8 @@
 """Initial weights: the notebooks' draws reproduced, paired directions, lane stacking."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernels.init import SCHEMES, initial_weights, stack_lanes
 from tests import notebooks as nb
@@ -186,3 +188,54 @@ def test_initial_lanes_equal_initial_weights_lane_by_lane_bitwise(dtype):
         w = initial_weights(schemes[j], seeds[j], 3, 5, scales[j], biases[j], dtype)
         for got, want in zip((W1[..., j], b1[..., j], W2[..., j], b2[j]), w):
             np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- many seeds at once
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(2**32, 2**64 - 1), min_size=1, max_size=20))
+def test_pcg64_states_are_numpys_seedsequence_seeding_bit_for_bit(entropies):
+    from kernels.init import pcg64_states
+
+    for (state, inc), e in zip(pcg64_states(entropies), entropies):
+        want = np.random.PCG64(np.random.SeedSequence(e)).state["state"]
+        assert (state, inc) == (want["state"], want["inc"])
+
+
+def test_pcg64_states_refuses_one_word_entropy():
+    from kernels.init import pcg64_states
+
+    with pytest.raises(ValueError, match="two 32-bit words"):
+        pcg64_states([2**32 - 1])
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 8), st.integers(1, 64),
+       st.lists(st.tuples(st.sampled_from(["normal", "uniform", "xavier", "numpy-legacy-normal"]),
+                          st.sampled_from([0, 1, 2, 7, 2**31, 2**32 - 1])), min_size=1, max_size=12))
+def test_initial_lanes_equal_initial_weights_for_random_shapes_schemes_and_seeds(D, H, lanes):
+    from kernels.init import initial_lanes
+
+    schemes, seeds = zip(*lanes)
+    scales = np.linspace(0.1, 3.0, len(lanes))
+    W1, b1, W2, b2 = initial_lanes(schemes, seeds, scales, np.zeros(len(lanes)), D, H)
+    for j, (scheme, seed) in enumerate(lanes):
+        w1, c1, w2, c2 = initial_weights(scheme, seed, D, H, scales[j])
+        np.testing.assert_array_equal(W1[..., j], w1)
+        np.testing.assert_array_equal(W2[..., j], w2)
+        np.testing.assert_array_equal(b1[..., j], c1)
+        assert b2[j] == c2
+
+
+@pytest.mark.parametrize("schemes, seeds, needle", [
+    (["normal", "gaussian"], [0, 1], "unknown init scheme 'gaussian'"),
+    (["normal"], [-1], r"seed must be an integer in \[0, 2\*\*32\), got -1"),
+    (["normal"], [2**32], r"seed must be an integer in \[0, 2\*\*32\), got 4294967296"),
+    (["normal"], [1.5], r"got 1.5"),
+    (["normal"], [True], r"got True"),
+])
+def test_initial_lanes_refuses_bad_schemes_and_seeds(schemes, seeds, needle):
+    from kernels.init import initial_lanes
+
+    with pytest.raises(ValueError, match=needle):
+        initial_lanes(schemes, seeds, np.ones(len(seeds)), np.zeros(len(seeds)), 2, 4)
