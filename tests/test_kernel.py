@@ -177,7 +177,9 @@ def _z(X, W1, b1, W2, b2):
 def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
     """float32 is compared with the float64 reference. The kernel's error must stay within
     10x the error of the same training in float32 NumPy, or 10x the change that a one-ulp
-    (float32) nudge of the initial weights makes in float32 NumPy (plus 1e-4): float32 sums
+    (float32) nudge, up or down, of the initial weights makes in float32 NumPy (plus 1e-4)
+    -- lanes so chaotic that such a nudge moves the float64 reference's final loss by more
+    than 1e-3 are left out of that comparison: float32 sums
     are rounded differently here (sequential) and there (pairwise, BLAS), so the two float32
     results drift apart by as much as each drifts from float64, not more. Shares of outputs
     past 0.5 or of |z| past 4 must agree wherever no value lies within 1e-3 of its threshold
@@ -192,8 +194,16 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
             net32 = tuple(np.asarray(p, np.float32) for p in net)
             ref64 = train_reference(X, Y, *net, epochs, checkpoints=ck, **h)
             ref32 = train_reference(X, Y, *net32, epochs, checkpoints=ck, **h)
-            nudged = train_reference(X, Y, *(np.nextafter(p, np.float32(np.inf)) for p in net32), epochs,
-                                     checkpoints=ck, **h)
+            nudged = [train_reference(X, Y, *(np.nextafter(p, np.float32(to)) for p in net32), epochs,
+                                      checkpoints=ck, **h) for to in (np.inf, -np.inf)]
+            # Chaotic training (a large lr bouncing a BCE net between saturated states): a float32 ulp
+            # of the initial weights moves even the float64 trajectory anywhere, so no float32 result
+            # can be held to it; only the integer statistics above are compared.
+            chaos = [train_reference(X, Y, *(np.asarray(p) * (1 + f * 2.0**-23) for p in net), epochs,
+                                     checkpoints=ck, **h) for f in (1, -1)]
+            if any(abs(c["final_loss"] - ref64["final_loss"]) > 1e-3 * (1 + abs(ref64["final_loss"]))
+                   for c in chaos):
+                continue
             assert r.diverged[j] == ref32["diverged"] == ref64["diverged"]
             assert r.epochs_run[j] == ref32["epochs_run"]
             if ref64["diverged"]:
@@ -203,7 +213,8 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
             for k in CONTINUOUS + ["outputs", "checkpoint_loss", "W1", "b1", "W2", "b2"]:
                 truth = np.asarray(ref64[k], float)
                 allowed = (10 * np.abs(np.asarray(ref32[k], float) - truth)
-                           + 10 * np.abs(np.asarray(nudged[k], float) - np.asarray(ref32[k], float))
+                           + 10 * np.max([np.abs(np.asarray(n[k], float) - np.asarray(ref32[k], float))
+                                          for n in nudged], axis=0)
                            + 1e-4 * (1 + np.abs(truth)))
                 assert np.all(np.abs(np.asarray(got[k], float) - truth) <= allowed), k
             tracked = all(np.allclose(got[p], ref64[p], rtol=0, atol=1e-5) for p in ("W1", "b1", "W2", "b2"))
@@ -216,7 +227,7 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
             }
             for k, when in (("sat_hidden_start", "start"), ("sat_output_start", "start"),
                             ("sat_hidden_end", "end"), ("sat_output_end", "end"), ("accuracy", "accuracy")):
-                if clear[when] and tracked and ref64[k] == ref32[k] == nudged[k]:
+                if clear[when] and tracked and ref64[k] == ref32[k] and all(n[k] == ref32[k] for n in nudged):
                     assert got[k] == ref64[k], k
 
 
