@@ -1,6 +1,7 @@
 """`train`: the public entry point that trains a batch of networks in lanes.
 
-It validates and converts the arguments, runs the Numba kernel
+It validates and converts the arguments (`prepare`, shared with the GPU entry
+point `kernels.cuda.train_cuda`), runs the Numba kernel
 (`kernels.kernel.train_range`) over blocks of lanes in threads (the kernel
 releases the GIL), and returns a `TrainResult` of per-lane arrays.
 """
@@ -85,21 +86,54 @@ def _per_lane(value, dtype, what, n_lanes):
         raise ValueError(f"{what} must be a scalar or have one value per lane ({n_lanes}); got shape {arr.shape}") from None
 
 
-def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
-          criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
-          threads=1, tile=None):
-    """Train L networks of shape D-H-1 by full-batch gradient descent.
+@dataclass
+class Batch:
+    """A validated call: arrays converted to the working dtype, per-lane
+    hyperparameters broadcast to (L,), checkpoints sorted. Made by `prepare`,
+    shared by the CPU (`train`) and GPU (`kernels.cuda.train_cuda`) entry points
+    so that both accept and refuse exactly the same arguments."""
 
-    X (N, D) inputs and Y (N,) targets in [0, 1] are shared by all lanes.
-    W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,) are the initial parameters:
-    C-contiguous arrays of one float dtype (float64 or float32, the working
-    precision), updated in place to the final parameters. Hyperparameters
-    are scalars or per-lane sequences: lr, loss ('mse'/'bce'), bce_eps,
-    momentum, criterion ('margin'/'loss'), margin, tol, early_stop.
-    `checkpoints` is a count of log-spaced states or an explicit sequence of
-    states in [0, epochs]. `threads` blocks of lanes train in parallel.
-    `tile` (lanes trained together in cache) changes speed, never results.
-    """
+    X: np.ndarray  # (N, D) read-only, working dtype
+    Y: np.ndarray  # (N,)
+    dtype: np.dtype
+    n_samples: int
+    n_inputs: int
+    hidden: int
+    n_lanes: int
+    epochs: int
+    checkpoints: np.ndarray  # (K,) int64, as given
+    order: np.ndarray  # argsort of checkpoints
+    checkpoints_sorted: np.ndarray  # (K,) int64, read-only
+    lane_args: tuple  # lr, loss code, bce_eps, momentum, criterion code, margin, tol, early_stop: (L,) each
+
+    def result(self, out_f, out_i, out_outputs, out_ck):
+        """The `TrainResult` of a kernel's outputs (rows of `kernels.kernel`'s F_*/I_*,
+        checkpoint losses in sorted order)."""
+        ck_loss = np.empty_like(out_ck)
+        ck_loss[self.order] = out_ck
+        return TrainResult(
+            epoch_converged=out_i[_k.I_EPOCH_CONVERGED],
+            converged=out_i[_k.I_CONVERGED].astype(bool),
+            epochs_run=out_i[_k.I_EPOCHS_RUN],
+            diverged=out_i[_k.I_DIVERGED].astype(bool),
+            final_loss=out_f[_k.F_FINAL_LOSS],
+            min_loss=out_f[_k.F_MIN_LOSS],
+            final_mse=out_f[_k.F_FINAL_MSE],
+            accuracy=out_f[_k.F_ACCURACY],
+            sat_hidden_start=out_f[_k.F_SAT_HIDDEN_START],
+            sat_output_start=out_f[_k.F_SAT_OUTPUT_START],
+            sat_hidden_end=out_f[_k.F_SAT_HIDDEN_END],
+            sat_output_end=out_f[_k.F_SAT_OUTPUT_END],
+            grad_norm=out_f[_k.F_GRAD_NORM],
+            outputs=out_outputs,
+            checkpoint_epochs=self.checkpoints,
+            checkpoint_loss=ck_loss,
+        )
+
+
+def _check_arrays(X, Y, W1, b1, W2, b2):
+    """Weights: one float dtype, C-contiguous, writeable, consistent shapes; X and Y
+    converted to that dtype. Returns (X, Y, dtype)."""
     params = (W1, b1, W2, b2)
     dtype = np.asarray(W1).dtype
     if dtype not in (np.float64, np.float32):
@@ -117,10 +151,14 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     Y = _owned(np.asarray(Y).reshape(-1), dtype)
     if X.ndim != 2 or X.shape[1] != n_inputs or Y.shape[0] != X.shape[0]:
         raise ValueError(f"X must be (N, {n_inputs}) and Y (N,); got {X.shape} and {Y.shape}")
+    return X, Y, dtype
+
+
+def _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol, early_stop,
+               checkpoints):
+    """Shapes in range, data, epochs, checkpoints and per-lane hyperparameters. Returns a `Batch`."""
     n_samples = X.shape[0]
-    tile = int(tile or DEFAULT_TILE[dtype])
-    if tile < 1:
-        raise ValueError(f"tile must be >= 1; got {tile}")
+    n_inputs, hidden, n_lanes = W1.shape
     if not (1 <= n_samples <= MAX_SAMPLES and 1 <= n_inputs <= MAX_INPUTS and 1 <= hidden <= MAX_HIDDEN):
         raise ValueError(f"shapes out of range: N={n_samples} (1..{MAX_SAMPLES}), D={n_inputs} (1..{MAX_INPUTS}), H={hidden} (1..{MAX_HIDDEN})")
     if np.any((Y < 0) | (Y > 1)) or not np.all(np.isfinite(X)):
@@ -148,6 +186,45 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
         _per_lane(tol, dtype, "tol", n_lanes),
         _per_lane(early_stop, np.bool_, "early_stop", n_lanes),
     )
+    return Batch(X, Y, dtype, n_samples, n_inputs, hidden, n_lanes, epochs, ck, order, ck_sorted, lane_args)
+
+
+def prepare(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
+            criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10):
+    """Validate and convert the arguments of a training call (those of `train`,
+    but for the CPU-only `threads` and `tile`); returns a `Batch`. Raises
+    TypeError or ValueError with a one-line message on bad input."""
+    X, Y, dtype = _check_arrays(X, Y, W1, b1, W2, b2)
+    return _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol,
+                      early_stop, checkpoints)
+
+
+def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
+          criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+          threads=1, tile=None):
+    """Train L networks of shape D-H-1 by full-batch gradient descent.
+
+    X (N, D) inputs and Y (N,) targets in [0, 1] are shared by all lanes.
+    W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,) are the initial parameters:
+    C-contiguous arrays of one float dtype (float64 or float32, the working
+    precision), updated in place to the final parameters. Hyperparameters
+    are scalars or per-lane sequences: lr, loss ('mse'/'bce'), bce_eps,
+    momentum, criterion ('margin'/'loss'), margin, tol, early_stop.
+    `checkpoints` is a count of log-spaced states or an explicit sequence of
+    states in [0, epochs]. `threads` blocks of lanes train in parallel.
+    `tile` (lanes trained together in cache) changes speed, never results.
+    """
+    X, Y, dtype = _check_arrays(X, Y, W1, b1, W2, b2)
+    tile = int(tile or DEFAULT_TILE[dtype])
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1; got {tile}")
+    batch = _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol,
+                       early_stop, checkpoints)
+    n_samples, n_lanes = batch.n_samples, batch.n_lanes
+    lane_args = batch.lane_args
+    ck_sorted = batch.checkpoints_sorted
+    epochs = batch.epochs
+
     out_f = np.full((_k.N_FLOAT_STATS, n_lanes), np.nan)
     out_i = np.zeros((_k.N_INT_STATS, n_lanes), np.int64)
     out_outputs = np.full((n_samples, n_lanes), np.nan)
@@ -168,26 +245,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
 
-    ck_loss = np.empty_like(out_ck)
-    ck_loss[order] = out_ck
-    return TrainResult(
-        epoch_converged=out_i[_k.I_EPOCH_CONVERGED],
-        converged=out_i[_k.I_CONVERGED].astype(bool),
-        epochs_run=out_i[_k.I_EPOCHS_RUN],
-        diverged=out_i[_k.I_DIVERGED].astype(bool),
-        final_loss=out_f[_k.F_FINAL_LOSS],
-        min_loss=out_f[_k.F_MIN_LOSS],
-        final_mse=out_f[_k.F_FINAL_MSE],
-        accuracy=out_f[_k.F_ACCURACY],
-        sat_hidden_start=out_f[_k.F_SAT_HIDDEN_START],
-        sat_output_start=out_f[_k.F_SAT_OUTPUT_START],
-        sat_hidden_end=out_f[_k.F_SAT_HIDDEN_END],
-        sat_output_end=out_f[_k.F_SAT_OUTPUT_END],
-        grad_norm=out_f[_k.F_GRAD_NORM],
-        outputs=out_outputs,
-        checkpoint_epochs=ck,
-        checkpoint_loss=ck_loss,
-    )
+    return batch.result(out_f, out_i, out_outputs, out_ck)
 
 
 def warm_up(dtypes=(np.float64,)):

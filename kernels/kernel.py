@@ -5,7 +5,10 @@ innermost and contiguous, so the loops over lanes compile to SIMD code (with
 the vectorisable exp of `kernels.fastmath`). Each lane may have its own
 learning rate, loss, BCE eps, momentum, criterion, margin, tol and early-stop
 flag. The math is that of `kernels.reference` (see its docstring for the
-definitions of every statistic); the tests compare the two lane by lane.
+definitions of every statistic); the tests compare the two lane by lane. The
+losses (`kernels.losses`) and the scalar rules -- criterion, divergence, stop,
+saturation (`kernels.rules`) -- are shared with the GPU kernel
+(`kernels.cuda_kernel`), which calls the same functions.
 
 Lanes are trained in tiles: a tile's parameters are copied into small local
 buffers that stay in cache, and when lanes of a tile stop (early stop or
@@ -21,8 +24,7 @@ from numba import njit
 
 from kernels.fastmath import sigmoid
 from kernels.losses import BCE, bce_delta, bce_term, mse_delta
-
-SATURATION_Z = 4.0
+from kernels.rules import SATURATION_Z, criterion_holds, is_finite, saturated, stops  # noqa: F401
 
 # Rows of the float statistics array.
 F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY = 0, 1, 2, 3
@@ -57,11 +59,11 @@ def _saturation(X, w1, b1, w2, b2, j):
                 if xd != 0:
                     z += xd * w1[d, h, j]
             z = z + b1[h, j]
-            if abs(z) > SATURATION_Z:
+            if saturated(z):
                 sat_h += 1
             z2 += sigmoid(z) * w2[h, j]
         z2 = z2 + b2[j]
-        if abs(z2) > SATURATION_Z:
+        if saturated(z2):
             sat_o += 1
     return sat_h / (n_samples * hidden), sat_o / n_samples
 
@@ -291,15 +293,14 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
             n_stop = 0
             for j in range(active):
                 L = lossv[j]
-                finite = (L - L) == 0
-                ok = (L <= t_tol[j]) if t_crit_loss[j] else (maxerr[j] < t_margin[j])
-                ok = ok and finite
+                finite = is_finite(L)
+                ok = criterion_holds(L, maxerr[j], t_crit_loss[j], t_tol[j], t_margin[j])
                 holds[j] = ok
                 if L < min_loss[j]:
                     min_loss[j] = L
                 if ok and first[j] < 0:
                     first[j] = e
-                s = (not finite) or (ok and t_early[j]) or e == epochs
+                s = stops(finite, ok, t_early[j], e, epochs)
                 stop[j] = s
                 n_stop += s
             while next_ck < n_ck and checkpoints[next_ck] == e:
@@ -313,7 +314,7 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                     if stop[j]:
                         g = lane[j]
                         L = lossv[j]
-                        diverged = not ((L - L) == 0)
+                        diverged = not is_finite(L)
                         out_i[I_EPOCH_CONVERGED, g] = first[j]
                         out_i[I_CONVERGED, g] = holds[j]
                         out_i[I_EPOCHS_RUN, g] = e

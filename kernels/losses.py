@@ -1,9 +1,12 @@
 """The losses, in one place: per-sample loss terms and output-layer deltas.
 
-Scalar Numba functions that the lane kernels inline; `one` is 1 in the
-working precision, so float32 kernels stay in float32. The conventions are
-the seed notebooks' (see `kernels.reference`): deltas are dL/dz at the
-output, with the sigmoid derivative taken from the activation, a(1 - a).
+Scalar Numba functions that the lane kernels inline, the CPU's and the GPU's
+(`kernels.cuda_kernel`, where numba-cuda compiles them as device functions:
+keep them lazily typed, since an explicit signature would stop that); `one`
+is 1 in the working precision, so float32 kernels stay in float32. The
+conventions are the seed notebooks' (see `kernels.reference`): deltas are
+dL/dz at the output, with the sigmoid derivative taken from the activation,
+a(1 - a).
 """
 import numpy as np
 from numba import njit
@@ -11,19 +14,19 @@ from numba import njit
 MSE, BCE = 0, 1
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=True)
 def mse_delta(a, y, one):
     """(a - y) a(1 - a): the notebooks' MSE gradient, summed over samples, no 1/N."""
     return (a - y) * (a * (one - a))
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=True)
 def bce_delta(a, y, eps, one):
     """(-(y / (a + eps)) + (1 - y) / (1 - a + eps)) a(1 - a); a - y when eps = 0."""
     return (-(y / (a + eps)) + (one - y) / (one - a + eps)) * (a * (one - a))
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=True)
 def bce_term(a, y, eps, one):
     """y log(a + eps) + (1 - y) log(1 - a + eps); the loss is minus their mean."""
     return y * np.log(a + eps) + (one - y) * np.log(one - a + eps)

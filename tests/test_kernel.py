@@ -190,6 +190,13 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
     hyper = [dict(h, early_stop=False, criterion="loss", tol=1e-12) for h in hyper]
     with np.errstate(all="ignore"):
         r, w = run_batch(X, Y, nets, hyper, epochs, ck, np.float32)
+        compare_float32(r, w, X, Y, nets, hyper, epochs, ck)
+
+
+def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
+    """Each float32 lane of `r` (final weights `w`) against the float64 reference, as
+    `test_float32_kernel_is_as_accurate_as_float32_numpy` describes."""
+    with np.errstate(all="ignore"):
         for j, (net, h) in enumerate(zip(nets, hyper)):
             net32 = tuple(np.asarray(p, np.float32) for p in net)
             ref64 = train_reference(X, Y, *net, epochs, checkpoints=ck, **h)
