@@ -72,9 +72,9 @@ def add_run(subparsers):
                    help="results root; the sweep goes to DIR/<name>/ (default: results)")
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
-    p.add_argument("--backend", choices=("threads", "processes", "dask"), default="threads",
-                   help="threads over the GIL-free kernels (default), worker processes, or the workers of a "
-                        "Dask cluster (--scheduler)")
+    p.add_argument("--backend", choices=("threads", "processes", "dask", "cuda"), default="threads",
+                   help="threads over the GIL-free kernels (default), worker processes, the workers of a "
+                        "Dask cluster (--scheduler), or this machine's NVIDIA GPU (needs numba-cuda)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="with --backend dask: the scheduler, tcp://HOST:PORT (default: DASK_SCHEDULER_ADDRESS)")
     p.add_argument("--shard", default=None, metavar="I/N",

@@ -16,8 +16,20 @@ def user_checkpoints(spec, epochs):
     return checkpoint_epochs(epochs, int(spec))
 
 
-def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, threads=1):
-    """Train every run of a chunk (runs of one shape) in one kernel call; return its rows."""
+def _trainer(device):
+    if device == "cuda":
+        from kernels.cuda import train_cuda
+
+        return lambda *args, threads, **kwargs: train_cuda(*args, **kwargs)
+    return train
+
+
+def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, threads=1, device="cpu"):
+    """Train every run of a chunk (runs of one shape) in one kernel call; return its rows.
+
+    device: "cpu" (the Numba CPU kernels, `threads` threads) or "cuda" (`kernels.cuda`, one GPU
+    thread per run; rows agree with the CPU's to rounding). Runs of several chunks of one shape
+    may be trained together: a run's row never depends on the others."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     X = np.asarray(X, dtype)
@@ -30,7 +42,7 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
     ck = user_checkpoints(first["checkpoints"], epochs)
     at_90 = int(0.9 * epochs)
     start = time.perf_counter()
-    result = train(
+    result = _trainer(device)(
         X, Y, W1, b1, W2, b2, epochs,
         lr=runs["lr"].to_numpy(float), loss=runs["loss"].to_numpy(str),
         bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),

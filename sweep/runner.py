@@ -157,16 +157,17 @@ def _train_and_write(chunk_runs, X, Y, outdir, chunk_id, params_schema, with_wei
     return len(chunk_runs), int(chunk_runs["epochs"].sum()), int(pc.sum(table.column("epochs_run")).as_py())
 
 
-BACKENDS = ("threads", "processes", "dask")
+BACKENDS = ("threads", "processes", "dask", "cuda")
 
 
 def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
         chunk_ids=None, shard=None, scheduler=None, stream=None):
     """Train what is missing of a sweep (or of its shard `shard` = (I, N)); return a Summary.
 
-    backend: threads or processes (joblib, `jobs` at once on this machine), or
+    backend: threads or processes (joblib, `jobs` at once on this machine);
     dask: the chunks go to the workers of the Dask scheduler at `scheduler`,
-    which send their rows back; this process writes the parts.
+    which send their rows back; this process writes the parts; cuda: the
+    chunks train on this machine's GPU, several chunks of one shape per launch.
     """
     stream = stream or sys.stderr
 
@@ -178,6 +179,12 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     if shard is not None and overwrite:
         raise SweepError("--overwrite cannot be combined with --shard: one shard would delete the parts of the "
                          "others; remove the results directory first (or run without --shard)")
+    if backend == "cuda":
+        from kernels.cuda import cuda_available
+
+        ok, reason = cuda_available()
+        if not ok:
+            raise SweepError(f"--backend cuda: {reason}")
     start = time.perf_counter()
     prepared = prepare(grid_path, out_root, overwrite=overwrite)
     if shard is not None:
@@ -206,6 +213,8 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         if work:
             if backend == "dask":
                 from sweep.dask_backend import execute
+            elif backend == "cuda":
+                execute = _execute_cuda
             else:
                 execute = _execute_local
             for n_runs, planned, trained in execute(work, prepared.outdir, schema, with_weights, jobs=jobs,
@@ -242,6 +251,58 @@ def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
     parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
                         return_as="generator_unordered")
     yield from parallel(tasks)
+
+
+GPU_BATCH_LANES = 1 << 18  # runs per GPU launch: enough threads to fill a large GPU many times over
+
+
+def _execute_cuda(work, outdir, schema, with_weights, *, jobs, say, quiet, **_):
+    """Train the chunks on the GPU: consecutive chunks of one shape are trained in one launch of up
+    to GPU_BATCH_LANES runs (a chunk of 2,048 runs would fill a few of a GPU's SMs) and their rows
+    split back into the chunks' parts, so the parts are those of a CPU run. Two host threads take
+    turns, so one batch's weights, rows and parts are made while the other trains."""
+    import pandas as pd
+    from joblib import Parallel, delayed
+
+    from kernels.cuda import cuda_available
+
+    if not quiet:
+        say(f"sweep: training on {cuda_available()[1]}")
+    def variant(item):
+        # The GPU kernel is compiled without the momentum or the BCE code when no lane of a launch needs
+        # it, and the two variants may round differently: only chunks that would get the same variant
+        # alone share a launch, so a chunk's rows never depend on the chunks trained beside it.
+        chunk, chunk_runs, _ = item
+        return chunk.shape, bool((chunk_runs["momentum"] != 0).any()), bool((chunk_runs["loss"] == "bce").any())
+
+    batches, current, lanes = [], [], 0
+    for item in sorted(work, key=lambda item: repr(variant(item))):
+        chunk = item[0]
+        if current and (variant(item) != variant(current[0]) or lanes + chunk.n_runs > GPU_BATCH_LANES):
+            batches.append(current)
+            current, lanes = [], 0
+        current.append(item)
+        lanes += chunk.n_runs
+    if current:
+        batches.append(current)
+
+    def train_batch(batch):
+        from sweep.execute import train_chunk
+
+        data = batch[0][2]
+        runs = pd.concat([chunk_runs for _, chunk_runs, _ in batch])
+        table = train_chunk(runs, data.X, data.Y, params_schema=schema, with_weights=with_weights, device="cuda")
+        done, offset = [], 0
+        for chunk, _, _ in batch:
+            part = table.slice(offset, chunk.n_runs)
+            offset += chunk.n_runs
+            store.write_part(outdir, chunk.chunk_id, part)
+            done.append((chunk.n_runs, chunk.network_epochs, int(pc.sum(part.column("epochs_run")).as_py())))
+        return done
+
+    parallel = Parallel(n_jobs=min(2, len(batches)), backend="threading", return_as="generator_unordered")
+    for done in parallel(delayed(train_batch)(batch) for batch in batches):
+        yield from done
 
 
 def status(target, out_root="results"):
