@@ -208,6 +208,10 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
                         quiet=quiet, stream=stream, label=label.rstrip(": "))
     trained_runs = trained_net_epochs = 0
+    if work and backend in ("threads", "processes"):
+        from kernels import warm_up
+
+        warm_up(sorted({chunk.dtype for chunk in todo}))  # compile or load the kernels before the clock starts
     train_start = time.perf_counter()
     try:
         if work:
@@ -240,11 +244,8 @@ def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
     """Train the chunks on this machine with joblib; yield (runs, planned, trained) per chunk as it lands."""
     from joblib import Parallel, delayed
 
-    from kernels import warm_up
-
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     kernel_threads = max(1, jobs // len(work))
-    warm_up(sorted({chunk.dtype for chunk, _, _ in work}))
     tasks = [delayed(_train_and_write)(chunk_runs, data.X, data.Y, outdir, chunk.chunk_id, schema, with_weights,
                                        kernel_threads)
              for chunk, chunk_runs, data in work]
