@@ -126,3 +126,23 @@ def test_shard_errors_are_one_line_and_write_nothing(tmp_path, capsys, args, nee
     err = capsys.readouterr().err
     assert err.startswith("sweep: error: ") and err.count("\n") == 1 and needle in err
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.slow
+def test_concurrent_shards_in_a_fresh_directory_share_it_safely(tmp_path):
+    import subprocess
+    import sys
+
+    from sweep import store
+
+    grid = write_grid(tmp_path, chunk=8, epochs=2000)
+    procs = [subprocess.Popen([sys.executable, "-m", "sweep", "run", str(grid), "--out", str(tmp_path / "res"),
+                               "--shard", f"{i}/3", "--quiet"], stderr=subprocess.PIPE, text=True)
+             for i in (1, 2, 3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    out = tmp_path / "res" / "t"
+    assert store.read_manifest(out)["runs"] == 64
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == ["_sweep.json"]
+    assert main(["run", str(grid), "--out", str(tmp_path / "local"), "--quiet"]) == 0
+    assert_same_rows(rows(out), rows(tmp_path / "local" / "t"))
