@@ -245,7 +245,9 @@ def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
     from joblib import Parallel, delayed
 
     jobs = max(1, int(jobs or os.cpu_count() or 1))
-    kernel_threads = max(1, jobs // len(work))
+    # Few chunks per worker: split each kernel call over threads too, so the last chunks do not leave
+    # cores idle (at most 2 threads per core meanwhile). Results never depend on the thread count.
+    kernel_threads = 1 if len(work) >= 2 * jobs else min(jobs, -(-2 * jobs // len(work)))
     tasks = [delayed(_train_and_write)(chunk_runs, data.X, data.Y, outdir, chunk.chunk_id, schema, with_weights,
                                        kernel_threads)
              for chunk, chunk_runs, data in work]
