@@ -10,6 +10,7 @@ same tests on the device; there exp is libdevice's and multiply-adds are fused, 
 tolerances below allow for that (they scale with each lane's own sensitivity to a
 one-ulp change, as in tests/test_kernel.py).
 """
+import functools
 import json
 import os
 import subprocess
@@ -23,7 +24,8 @@ from hypothesis import given, settings
 from kernels import train
 from kernels.cuda import cuda_available, simulated, train_cuda
 from tests import notebooks as nb
-from tests.test_kernel import EXACT, STATS, compare, compare_float32, lane, lanes, problems
+from tests.test_kernel import (EXACT, STATS, check_notebook_000, check_notebook_001, check_notebook_002, compare,
+                               compare_float32, lane, lanes, problems, run_batch)
 
 REPO = Path(__file__).resolve().parent.parent
 AVAILABLE, WHY = cuda_available()
@@ -33,18 +35,8 @@ ON_SIMULATOR = AVAILABLE and simulated()
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:kernels.cuda_kernel")
 
 
-def run_gpu(X, Y, nets, hyper, epochs, ck, dtype, **kw):
-    W1, b1, W2, b2 = lanes(*nets, dtype=dtype)
-    per_lane = {k: [h[k] for h in hyper] for k in hyper[0]}
-    r = train_cuda(X, Y, W1, b1, W2, b2, epochs, checkpoints=ck, **per_lane, **kw)
-    return r, (W1, b1, W2, b2)
-
-
-def run_cpu(X, Y, nets, hyper, epochs, ck, dtype, **kw):
-    W1, b1, W2, b2 = lanes(*nets, dtype=dtype)
-    per_lane = {k: [h[k] for h in hyper] for k in hyper[0]}
-    r = train(X, Y, W1, b1, W2, b2, epochs, checkpoints=ck, **per_lane, **kw)
-    return r, (W1, b1, W2, b2)
+run_gpu = functools.partial(run_batch, train_fn=train_cuda)
+run_cpu = run_batch
 
 
 def xor_mixed(n=16, seed=0):
@@ -183,41 +175,17 @@ def test_threads_per_block_changes_nothing():
 
 @needs_cuda
 def test_notebook_002_on_gpu():
-    """Same checks as tests/test_kernel.py: losses to 4 decimals, weights to the printed 8."""
-    W1, b1, W2, b2 = lanes(nb.legacy_normal(42))
-    r = train_cuda(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, checkpoints=nb.NB002_STATES)
-    np.testing.assert_array_equal(np.round(r.checkpoint_loss[:, 0], 4), nb.NB002_LOSSES)
-    np.testing.assert_allclose(W1[..., 0], nb.NB002_W1, atol=5e-9)
-    np.testing.assert_allclose(W2[..., 0], nb.NB002_W2, atol=5e-9)
-    np.testing.assert_allclose(b1[..., 0], nb.NB002_B1, atol=5e-9)
-    np.testing.assert_allclose(b2[0], nb.NB002_B2, atol=5e-9)
-    np.testing.assert_allclose(r.outputs[:, 0], nb.NB002_PREDICTIONS, atol=5e-9)
-    np.testing.assert_array_equal(r.outputs[:, 0] > 0.5, [0, 1, 1, 0])
+    check_notebook_002(train_cuda)
 
 
 @needs_cuda
 def test_notebook_001_on_gpu():
-    W1, b1, W2, b2 = lanes(nb.legacy_uniform_001())
-    train_cuda(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, 1, lr=0.1)
-    np.testing.assert_allclose(W1[..., 0].T, nb.NB001_W1_AFTER_ONE, atol=5e-9)
-    np.testing.assert_allclose(b1[..., 0], nb.NB001_B1_AFTER_ONE, atol=5e-9)
-    np.testing.assert_allclose(W2[..., 0], nb.NB001_W2_AFTER_ONE, atol=5e-9)
-    np.testing.assert_allclose(b2[0], nb.NB001_B2_AFTER_ONE, atol=5e-9)
-    W1, b1, W2, b2 = lanes(nb.legacy_uniform_001())
-    r = train_cuda(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, int(nb.NB001_STATES[-1]), lr=0.1,
-                   checkpoints=nb.NB001_STATES)
-    np.testing.assert_allclose(r.checkpoint_loss[:, 0], nb.NB001_LOSSES, rtol=1e-9)
+    check_notebook_001(train_cuda)
 
 
 @needs_cuda
 def test_notebook_000_both_runs_in_one_batch_on_gpu():
-    W1, b1, W2, b2 = lanes(nb.legacy_normal(0, 10.0), nb.legacy_normal(0, 0.1))
-    r = train_cuda(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, loss=["mse", "bce"], bce_eps=1e-8,
-                   checkpoints=nb.NB000_FIXED_STATES)
-    np.testing.assert_array_equal(np.round(r.checkpoint_loss[:5, 0], 6), nb.NB000_SATURATED_LOSSES)
-    np.testing.assert_array_equal(np.round(r.checkpoint_loss[:, 1], 6), nb.NB000_FIXED_LOSSES)
-    np.testing.assert_array_equal(r.outputs[:, 1].round(), nb.NB000_FIXED_PREDICTIONS)
-    assert r.sat_hidden_start[0] > 0.5 and not r.converged[0] and r.converged[1]
+    check_notebook_000(train_cuda)
 
 
 # --- behaviour ------------------------------------------------------------------------------------

@@ -32,9 +32,11 @@ def lane(result, j):
 
 # --- golden values of the notebooks, through the kernel ---------------------------------
 
-def test_notebook_002_through_kernel():
+def check_notebook_002(train_fn):
+    """Notebook 002 through `train_fn` (`train` or `train_cuda`): losses to the printed 4 decimals,
+    weights and predictions to the printed 8."""
     W1, b1, W2, b2 = lanes(nb.legacy_normal(42))
-    r = train(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, checkpoints=nb.NB002_STATES)
+    r = train_fn(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, checkpoints=nb.NB002_STATES)
     np.testing.assert_array_equal(np.round(r.checkpoint_loss[:, 0], 4), nb.NB002_LOSSES)
     np.testing.assert_allclose(W1[..., 0], nb.NB002_W1, atol=5e-9)
     np.testing.assert_allclose(W2[..., 0], nb.NB002_W2, atol=5e-9)
@@ -44,28 +46,41 @@ def test_notebook_002_through_kernel():
     np.testing.assert_array_equal(r.outputs[:, 0] > 0.5, [0, 1, 1, 0])
 
 
-def test_notebook_001_through_kernel():
+def check_notebook_001(train_fn):
+    """Notebook 001: the weights after one step, then the losses at its printed states."""
     W1, b1, W2, b2 = lanes(nb.legacy_uniform_001())
-    train(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, 1, lr=0.1)
+    train_fn(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, 1, lr=0.1)
     np.testing.assert_allclose(W1[..., 0].T, nb.NB001_W1_AFTER_ONE, atol=5e-9)
     np.testing.assert_allclose(b1[..., 0], nb.NB001_B1_AFTER_ONE, atol=5e-9)
     np.testing.assert_allclose(W2[..., 0], nb.NB001_W2_AFTER_ONE, atol=5e-9)
     np.testing.assert_allclose(b2[0], nb.NB001_B2_AFTER_ONE, atol=5e-9)
     W1, b1, W2, b2 = lanes(nb.legacy_uniform_001())
-    r = train(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, int(nb.NB001_STATES[-1]), lr=0.1,
-              checkpoints=nb.NB001_STATES)
+    r = train_fn(nb.NB001_X, nb.NB001_Y, W1, b1, W2, b2, int(nb.NB001_STATES[-1]), lr=0.1,
+                 checkpoints=nb.NB001_STATES)
     np.testing.assert_allclose(r.checkpoint_loss[:, 0], nb.NB001_LOSSES, rtol=1e-9)
 
 
-def test_notebook_000_through_kernel_both_runs_in_one_batch():
-    """The saturated (MSE, x10) and fixed (BCE, x0.1) runs as two lanes of one call."""
+def check_notebook_000(train_fn):
+    """Notebook 000: the saturated (MSE, x10) and fixed (BCE, x0.1) runs as two lanes of one call."""
     W1, b1, W2, b2 = lanes(nb.legacy_normal(0, 10.0), nb.legacy_normal(0, 0.1))
-    r = train(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, loss=["mse", "bce"], bce_eps=1e-8,
-              checkpoints=nb.NB000_FIXED_STATES)
+    r = train_fn(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 10000, lr=0.1, loss=["mse", "bce"], bce_eps=1e-8,
+                 checkpoints=nb.NB000_FIXED_STATES)
     np.testing.assert_array_equal(np.round(r.checkpoint_loss[:5, 0], 6), nb.NB000_SATURATED_LOSSES)
     np.testing.assert_array_equal(np.round(r.checkpoint_loss[:, 1], 6), nb.NB000_FIXED_LOSSES)
     np.testing.assert_array_equal(r.outputs[:, 1].round(), nb.NB000_FIXED_PREDICTIONS)
     assert r.sat_hidden_start[0] > 0.5 and not r.converged[0] and r.converged[1]
+
+
+def test_notebook_002_through_kernel():
+    check_notebook_002(train)
+
+
+def test_notebook_001_through_kernel():
+    check_notebook_001(train)
+
+
+def test_notebook_000_through_kernel_both_runs_in_one_batch():
+    check_notebook_000(train)
 
 
 # --- property tests against the reference ------------------------------------------------
@@ -103,10 +118,12 @@ def problems(draw, max_lanes=6):
     return X, Y, nets, hyper, epochs, ck
 
 
-def run_batch(X, Y, nets, hyper, epochs, ck, dtype, **kw):
+def run_batch(X, Y, nets, hyper, epochs, ck, dtype, train_fn=train, **kw):
+    """Train `nets` as the lanes of one call of `train_fn`, each with its `hyper` dict;
+    return the result and the final lane arrays."""
     W1, b1, W2, b2 = lanes(*nets, dtype=dtype)
     per_lane = {k: [h[k] for h in hyper] for k in hyper[0]}
-    r = train(X, Y, W1, b1, W2, b2, epochs, checkpoints=ck, **per_lane, **kw)
+    r = train_fn(X, Y, W1, b1, W2, b2, epochs, checkpoints=ck, **per_lane, **kw)
     return r, (W1, b1, W2, b2)
 
 
