@@ -12,7 +12,6 @@ local run, so they share the directory safely; a task that fails or is
 preempted leaves its finished parts, and re-submitting it (``--missing``,
 or ``sbatch --array=i`` on the script) trains only what is left.
 """
-import json
 import re
 import shlex
 import shutil
@@ -110,18 +109,11 @@ def write_job(prepared, grid_path, out_root, tasks, *, partition=None, time=None
 
 
 def read_tasks(outdir):
-    path = Path(outdir) / SLURM_DIR / TASKS
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SweepError(f"{path} is not readable ({exc}); run sweep slurm again to rewrite it") from None
+    return store.read_json(Path(outdir) / SLURM_DIR / TASKS, "SLURM job record", "run sweep slurm again to rewrite it")
 
 
 def _write_tasks(outdir, record):
-    store.write_atomic_bytes(Path(outdir) / SLURM_DIR / TASKS,
-                             (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    store.write_json(Path(outdir) / SLURM_DIR / TASKS, record)
 
 
 def shard_progress(outdir, record):

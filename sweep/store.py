@@ -86,18 +86,29 @@ def write_part(directory, chunk_id, table: pa.Table):
                          lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
-def read_manifest(directory):
-    path = Path(directory) / MANIFEST
+def read_json(path, what, remedy):
+    """The JSON object in `path`, None if there is no such file; unreadable is a SweepError
+    naming `what` it should be and the `remedy`."""
+    path = Path(path)
     if not path.exists():
         return None
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise SweepError(f"{path} is not a readable sweep manifest ({exc}); move it away or use --overwrite") from None
+        raise SweepError(f"{path} is not a readable {what} ({exc}); {remedy}") from None
+
+
+def write_json(path, obj):
+    """Write `obj` as indented JSON, atomically."""
+    write_atomic_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_manifest(directory):
+    return read_json(Path(directory) / MANIFEST, "sweep manifest", "move it away or use --overwrite")
 
 
 def write_manifest(directory, manifest):
-    write_atomic_bytes(Path(directory) / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    write_json(Path(directory) / MANIFEST, manifest)
 
 
 def list_parts(directory):
