@@ -24,7 +24,7 @@ from numba import njit
 
 from kernels.fastmath import sigmoid
 from kernels.losses import BCE, bce_delta, bce_term, mse_delta
-from kernels.rules import SATURATION_Z, criterion_holds, is_finite, saturated, stops  # noqa: F401
+from kernels.rules import criterion_holds, is_finite, saturated, stops
 
 # Rows of the float statistics array.
 F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY = 0, 1, 2, 3

@@ -2,7 +2,6 @@
 parallel and write each as a Parquet part; `status` reports what is done.
 """
 import hashlib
-import json
 import os
 import sys
 import time
