@@ -32,6 +32,10 @@ def add_plan(subparsers):
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="workers to assume for the estimate (default: the CPU count, %d here)" % (os.cpu_count() or 1))
     p.add_argument("--no-estimate", action="store_true", help="skip the timed kernel run")
+    p.add_argument("--tasks", type=_positive_int, default=None, metavar="N",
+                   help="also show the N shards of --shard I/N or sweep slurm --tasks N, with their estimates")
+    p.add_argument("--cpus-per-task", type=_positive_int, default=1, metavar="C",
+                   help="CPUs per shard for the shards' estimates (default 1)")
     p.set_defaults(func=cmd_plan)
 
 
@@ -54,7 +58,13 @@ def cmd_plan(args):
             note = f"unavailable (the kernels cannot be imported: {exc})"
         except Exception as exc:  # the estimate is an aside: never let it hide the plan
             note = f"unavailable (the timed kernel run failed: {type(exc).__name__}: {exc})"
-    sys.stdout.write(report(grid, runs, chunks, estimate, note, n_rows=args.rows))
+    text = report(grid, runs, chunks, estimate, note, n_rows=args.rows)
+    if args.tasks:
+        from sweep.plan import chunk_cost, shard_report
+
+        text += "\n" + "\n".join(shard_report(chunks, args.tasks, chunk_cost(grid.datasets), estimate,
+                                              args.cpus_per_task)) + "\n"
+    sys.stdout.write(text)
     sys.stdout.flush()
     return 0
 

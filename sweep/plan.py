@@ -122,6 +122,11 @@ class Estimate:
     busy_workers: int
     calibrations: list
     warmup_seconds: float
+    rates: dict = None  # (dataset, hidden, dtype) -> network-epochs / s / worker, measured or scaled
+
+    def chunk_seconds(self, chunk):
+        """Seconds one worker takes for `chunk` (an upper bound with early stop)."""
+        return chunk.network_epochs / self.rates[(chunk.dataset, chunk.hidden, chunk.dtype)]
 
 
 def _shape_cost(n_samples, n_inputs, hidden):
@@ -189,6 +194,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     ref_x, _ = dataset_arrays(grid, ref.dataset)
     ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden)
     total = 0.0
+    rates = {}
     for key, net_epochs in work.items():
         cal = shapes.get(key)
         if cal is not None:
@@ -196,9 +202,10 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
         else:
             X, _ = dataset_arrays(grid, key[0])
             rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], key[1])
+        rates[key] = rate
         total += net_epochs / rate
     busy = max(1, min(workers, sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in chunks)))
-    return Estimate(total / busy, workers, busy, measured, max(0.0, warmup))
+    return Estimate(total / busy, workers, busy, measured, max(0.0, warmup), rates)
 
 
 # --------------------------------------------------------------------------- report
@@ -310,3 +317,37 @@ def chunk_cost(datasets):
         X = datasets[chunk.dataset].X
         return chunk.network_epochs * _shape_cost(X.shape[0], X.shape[1], chunk.hidden)
     return cost
+
+
+def shard_report(chunks, count, cost, estimate=None, cpus_per_task=1):
+    """Lines describing the N shards of `sweep run --shard I/N` / `sweep slurm --tasks N`:
+    chunks, runs and network-epochs of each, and with an estimate their wall time on
+    `cpus_per_task` workers and a SLURM --time to ask for."""
+    from sweep.shard import assign
+
+    owner = assign(chunks, count, cost)
+    header = f"shards (--tasks {count}" + (f", {cpus_per_task} CPU{'s' * (cpus_per_task != 1)} each):" if estimate else "):")
+    rows = [("shard", "chunks", "runs", "network-epochs") + (("estimate",) if estimate else ())]
+    slowest = 0.0
+    for index in range(1, count + 1):
+        mine = [c for c in chunks if owner[c.chunk_id] == index]
+        row = (f"{index}/{count}", f"{len(mine):,}", f"{sum(c.n_runs for c in mine):,}",
+               f"{sum(c.network_epochs for c in mine):,}")
+        if estimate:
+            tiles = sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in mine)
+            seconds = sum(estimate.chunk_seconds(c) for c in mine) / max(1, min(cpus_per_task, tiles))
+            slowest = max(slowest, seconds)
+            row += (f"about {format_duration(seconds)}" if mine else "-",)
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [header] + ["  " + "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
+                        for r in rows]
+    empty = sum(1 for index in range(1, count + 1) if index not in owner.values())
+    if empty:
+        lines.append(f"  {empty} shard{'s have' if empty > 1 else ' has'} no chunk: use fewer tasks or a smaller "
+                     f"chunk_size")
+    if estimate:
+        # start-up and writing are not in the estimate: ask for 1.5x plus two minutes
+        lines.append(f"  slowest shard about {format_duration(slowest)}: for SLURM, --time "
+                     f"{int(-(-(1.5 * slowest + 120) // 60))} (minutes) leaves room")
+    return lines

@@ -160,3 +160,32 @@ def test_closed_stdout_pipe_stops_quietly(workdir, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["plan", "g.toml", "--no-estimate"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_plan_tasks_shows_the_shards_of_sweep_slurm(workdir, capsys):
+    Path("g.toml").write_text(SMALL.replace('epochs = 50', 'epochs = 50\nchunk_size = 1'))  # 6 chunks
+    assert main(["plan", "g.toml", "--no-estimate", "--rows", "0", "--tasks", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("shards (--tasks 4):")
+    table = [line.split() for line in lines[at + 2:at + 6]]
+    assert [row[0] for row in table] == ["1/4", "2/4", "3/4", "4/4"]
+    assert sorted(int(row[1]) for row in table) == [1, 1, 2, 2] and sum(int(row[2]) for row in table) == 6
+    assert sum(int(row[3].replace(",", "")) for row in table) == 300
+    # the same partition that sweep run --shard uses
+    from sweep.grid import expand, load_grid
+    from sweep.plan import chunk_cost, plan_chunks
+    from sweep.shard import chunks_of
+
+    grid = load_grid("g.toml")
+    chunks = plan_chunks(expand(grid), grid.chunk_size)
+    assert [len(chunks_of(chunks, i, 4, chunk_cost(grid.datasets))) for i in (1, 2, 3, 4)] == \
+        [int(row[1]) for row in table]
+
+
+def test_plan_tasks_with_an_estimate_suggests_a_time_limit(workdir, capsys):
+    Path("g.toml").write_text(SMALL.replace('epochs = 50', 'epochs = 50\nchunk_size = 2'))  # 3 chunks
+    assert main(["plan", "g.toml", "--rows", "0", "--tasks", "4", "--cpus-per-task", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "shards (--tasks 4, 2 CPUs each):" in out
+    assert "  1 shard has no chunk: use fewer tasks or a smaller chunk_size" in out
+    assert "slowest shard about " in out and "for SLURM, --time 3 (minutes) leaves room" in out
