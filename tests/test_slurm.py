@@ -150,6 +150,10 @@ def test_a_killed_task_resubmitted_alone_resumes(slurm, tmp_path, capsys):
     job_id = capsys.readouterr().out.split("submitted job ")[1].split()[0]
     shards = json.loads((results / "_slurm" / "tasks.json").read_text())["shards"]
     first = {cid for cid, i in shards.items() if i == 1}
+    assert main(["status", str(results)]) == 1  # while the job is queued: its tasks' SLURM states
+    status = capsys.readouterr().out.splitlines()
+    assert status[1] == f"  SLURM array of 4 tasks, last job {job_id}"
+    assert any(line.endswith((", running", ", pending", ", complete")) for line in status[2:]), status
     deadline = time.monotonic() + 240
     while not any((results / f"part-{cid}.parquet").exists() for cid in first):
         assert time.monotonic() < deadline, "task 0 wrote no part"
