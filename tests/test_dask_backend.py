@@ -55,8 +55,8 @@ def test_dask_shard_and_address_from_the_environment(tmp_path, cluster, monkeypa
 
 
 def test_worker_killed_mid_sweep_the_sweep_still_completes_without_duplicates(tmp_path, cluster, client):
-    # 48 chunks of 4 runs x 20,000 epochs: long enough to kill a worker while chunks are in flight.
-    grid = write_grid(tmp_path, epochs=20_000, chunk=4, seeds=24)
+    # 48 chunks of 4 runs x 60,000 epochs: long enough to kill a worker while chunks are in flight.
+    grid = write_grid(tmp_path, epochs=60_000, chunk=4, seeds=24)
     local = tmp_path / "local"
     assert main(["run", str(grid), "--out", str(local), "--quiet"]) == 0
     out = tmp_path / "dask"
@@ -71,6 +71,7 @@ def test_worker_killed_mid_sweep_the_sweep_still_completes_without_duplicates(tm
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     os.kill(victim, signal.SIGKILL)
+    assert len(list((out / "t").glob("part-*.parquet"))) < 48  # killed mid-sweep
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
     assert len(list((out / "t").glob("part-*.parquet"))) == 48 < len(output)
@@ -82,7 +83,7 @@ def test_worker_killed_mid_sweep_the_sweep_still_completes_without_duplicates(tm
 def test_worker_deaths_beyond_allowed_failures_stop_with_an_error_and_a_rerun_completes(tmp_path):
     import dask
 
-    grid = write_grid(tmp_path, epochs=20_000, chunk=4, seeds=24)
+    grid = write_grid(tmp_path, epochs=60_000, chunk=4, seeds=24)
     out = tmp_path / "dask"
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
