@@ -204,13 +204,13 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     schema = _params_schema(runs)
     with_weights = bool(runs["save_weights"].any())
     work = [(chunk, runs.iloc[chunk.rows], prepared.grid.datasets[chunk.dataset]) for chunk in todo]
-    progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
-                        quiet=quiet, stream=stream, label=label.rstrip(": "))
-    trained_runs = trained_net_epochs = 0
     if work and backend in ("threads", "processes"):
         from kernels import warm_up
 
-        warm_up(sorted({chunk.dtype for chunk in todo}))  # compile or load the kernels before the clock starts
+        warm_up(sorted({chunk.dtype for chunk in todo}))  # compile or load the kernels before the clocks start
+    progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
+                        quiet=quiet, stream=stream, label=label.rstrip(": "))
+    trained_runs = trained_net_epochs = 0
     train_start = time.perf_counter()
     try:
         if work:
