@@ -205,9 +205,7 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     with_weights = bool(runs["save_weights"].any())
     work = [(chunk, runs.iloc[chunk.rows], prepared.grid.datasets[chunk.dataset]) for chunk in todo]
     if work and backend in ("threads", "processes"):
-        from kernels import warm_up
-
-        warm_up(sorted({chunk.dtype for chunk in todo}))  # compile or load the kernels before the clocks start
+        _warm_up(sorted({chunk.dtype for chunk in todo}), None if quiet else say)
     progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
                         quiet=quiet, stream=stream, label=label.rstrip(": "))
     trained_runs = trained_net_epochs = 0
@@ -237,6 +235,25 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
     return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo), converged=converged,
                    seconds=train_seconds if work else time.perf_counter() - start,
                    net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
+
+
+def _warm_up(dtypes, say=None, patience=1.5):
+    """Compile the kernels, or load them from Numba's cache, before the clocks start; if that takes
+    longer than `patience` seconds (a first start compiles), say what is going on."""
+    import threading
+
+    from kernels import warm_up
+
+    done = threading.Event()
+    if say is not None:
+        def tell():
+            if not done.wait(patience):
+                say("sweep: compiling the kernels (first start only: later starts load them from Numba's cache)")
+        threading.Thread(target=tell, daemon=True).start()
+    try:
+        warm_up(dtypes)
+    finally:
+        done.set()
 
 
 def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
