@@ -228,3 +228,18 @@ def test_no_checkpoints_gives_empty_lists(tmp_path):
     df = load(tmp_path / "none")
     assert [len(v) for v in df["checkpoint_loss"]] == [0, 0, 0]
     assert df["epochs_run"].tolist() == [50, 50, 50]
+
+
+def test_a_slow_kernel_load_says_it_is_compiling(monkeypatch):
+    import kernels
+    from sweep.runner import _warm_up
+
+    said = []
+    monkeypatch.setattr(kernels, "warm_up", lambda dtypes: time.sleep(0.3))
+    _warm_up(["float64"], said.append, patience=0.05)
+    assert said == ["sweep: compiling the kernels (first start only: later starts load them from Numba's cache)"]
+    said.clear()
+    monkeypatch.setattr(kernels, "warm_up", lambda dtypes: None)
+    _warm_up(["float64"], said.append, patience=0.5)
+    time.sleep(0.6)
+    assert said == []
