@@ -16,6 +16,17 @@ directory, and resuming, progress and the rows are those of a local run.
 from sweep.errors import SweepError
 
 
+def connect(scheduler):
+    """A Client of the scheduler whose workers can run this sweep, or a one-line SweepError."""
+    client = _client(scheduler)
+    try:
+        _check_workers(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def _client(scheduler):
     try:
         from dask.distributed import Client
@@ -70,9 +81,9 @@ def _train(chunk_runs, X, Y, params_schema, with_weights):
     return train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights, threads=1)
 
 
-def execute(work, outdir, schema, with_weights, *, say, quiet, scheduler=None, **_):
-    """Train `work` [(chunk, runs, dataset)] on the cluster; write each part as it arrives and
-    yield (runs, planned, trained) per chunk."""
+def execute(work, outdir, schema, with_weights, *, say, quiet, client, **_):
+    """Train `work` [(chunk, runs, dataset)] on the workers of `client` (see `connect`); write each
+    part as it arrives and yield (runs, planned, trained) per chunk."""
     import pyarrow.compute as pc
     from dask.distributed import as_completed
     from distributed.client import FutureCancelledError
@@ -80,37 +91,32 @@ def execute(work, outdir, schema, with_weights, *, say, quiet, scheduler=None, *
 
     from sweep import store
 
-    client = _client(scheduler)
+    if not quiet:
+        workers = client.scheduler_info()["workers"]
+        threads = sum(w.get("nthreads", 1) for w in workers.values())
+        say(f"sweep: Dask scheduler {client.scheduler.address}: {len(workers)} workers, {threads} threads")
+    futures = {}
+    for chunk, chunk_runs, data in work:
+        future = client.submit(_train, chunk_runs, data.X, data.Y, schema, with_weights,
+                               key=f"sweep-chunk-{chunk.chunk_id}", pure=False, retries=0)
+        futures[future] = chunk
     try:
-        _check_workers(client)
-        if not quiet:
-            workers = client.scheduler_info()["workers"]
-            threads = sum(w.get("nthreads", 1) for w in workers.values())
-            say(f"sweep: Dask scheduler {client.scheduler.address}: {len(workers)} workers, {threads} threads")
-        futures = {}
-        for chunk, chunk_runs, data in work:
-            future = client.submit(_train, chunk_runs, data.X, data.Y, schema, with_weights,
-                                   key=f"sweep-chunk-{chunk.chunk_id}", pure=False, retries=0)
-            futures[future] = chunk
-        try:
-            for future in as_completed(list(futures), loop=client.loop):
-                chunk = futures[future]
-                try:
-                    table = future.result()
-                except KilledWorker:
-                    raise SweepError(f"Dask workers died while training chunk {chunk.chunk_id} too many times "
-                                     f"(distributed.scheduler.allowed-failures); every part written so far is "
-                                     f"kept: run the same command again to resume") from None
-                except (FutureCancelledError, OSError) as exc:
-                    raise SweepError(f"lost the Dask cluster while training chunk {chunk.chunk_id} "
-                                     f"({type(exc).__name__}: {exc}); every part written so far is kept: run "
-                                     f"the same command again to resume") from None
-                store.write_part(outdir, chunk.chunk_id, table)
-                trained = int(pc.sum(table.column("epochs_run")).as_py())
-                yield chunk.n_runs, chunk.network_epochs, trained
-                del futures[future]
-        finally:
-            if futures:
-                client.cancel(list(futures))
+        for future in as_completed(list(futures), loop=client.loop):
+            chunk = futures[future]
+            try:
+                table = future.result()
+            except KilledWorker:
+                raise SweepError(f"Dask workers died while training chunk {chunk.chunk_id} too many times "
+                                 f"(distributed.scheduler.allowed-failures); every part written so far is "
+                                 f"kept: run the same command again to resume") from None
+            except (FutureCancelledError, OSError) as exc:
+                raise SweepError(f"lost the Dask cluster while training chunk {chunk.chunk_id} "
+                                 f"({type(exc).__name__}: {exc}); every part written so far is kept: run "
+                                 f"the same command again to resume") from None
+            store.write_part(outdir, chunk.chunk_id, table)
+            trained = int(pc.sum(table.column("epochs_run")).as_py())
+            yield chunk.n_runs, chunk.network_epochs, trained
+            del futures[future]
     finally:
-        client.close()
+        if futures:
+            client.cancel(list(futures))

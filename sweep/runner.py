@@ -184,6 +184,20 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         ok, reason = cuda_available()
         if not ok:
             raise SweepError(f"--backend cuda: {reason}")
+    client = None
+    if backend == "dask":  # reach the cluster before anything is written
+        from sweep.dask_backend import connect
+
+        client = connect(scheduler)
+    try:
+        return _run(grid_path, out_root, jobs=jobs, backend=backend, quiet=quiet, overwrite=overwrite,
+                    chunk_ids=chunk_ids, shard=shard, client=client, say=say, stream=stream)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, shard, client, say, stream):
     start = time.perf_counter()
     prepared = prepare(grid_path, out_root, overwrite=overwrite)
     if shard is not None:
@@ -219,7 +233,7 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
             else:
                 execute = _execute_local
             for n_runs, planned, trained in execute(work, prepared.outdir, schema, with_weights, jobs=jobs,
-                                                    backend=backend, scheduler=scheduler, say=say, quiet=quiet):
+                                                    backend=backend, client=client, say=say, quiet=quiet):
                 trained_runs += n_runs
                 trained_net_epochs += trained
                 progress.update(n_runs, planned, trained)

@@ -122,6 +122,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
                      "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sweep: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9") and err.count("\n") == 1
+    assert not (tmp_path / "t").exists()  # nothing written
 
 
 def test_dask_without_an_address_says_how_to_give_one(tmp_path, capsys, monkeypatch):
@@ -129,6 +130,7 @@ def test_dask_without_an_address_says_how_to_give_one(tmp_path, capsys, monkeypa
     grid = write_grid(tmp_path)
     assert main(["run", str(grid), "--out", str(tmp_path), "--backend", "dask"]) == 2
     assert "--backend dask needs the scheduler's address: --scheduler tcp://HOST:PORT" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
 
 
 def test_workers_with_other_versions_are_refused():
