@@ -77,9 +77,7 @@ def add_run(subparsers):
         description="Train the runs of GRID that are not written yet and write results/<name>/: one Parquet "
                     "part per chunk plus a manifest. Re-running the same command resumes; a grid that "
                     "changed is refused unless --overwrite.")
-    p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
-    p.add_argument("-o", "--out", default="results", metavar="DIR",
-                   help="results root; the sweep goes to DIR/<name>/ (default: results)")
+    _add_grid_and_out(p)
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
     p.add_argument("--backend", choices=("threads", "processes", "dask", "cuda"), default="threads",
@@ -158,9 +156,7 @@ def add_slurm(subparsers):
                     "`sweep run GRID --shard i+1/N`, with one log per task in RESULTS/_slurm/logs/, and with "
                     "--submit submit it. The tasks share the results directory; `sweep status` shows each "
                     "shard. A failed or preempted task resumes when re-submitted (--missing).")
-    p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
-    p.add_argument("-o", "--out", default="results", metavar="DIR",
-                   help="results root; the sweep goes to DIR/<name>/ (default: results)")
+    _add_grid_and_out(p)
     p.add_argument("--tasks", type=_positive_int, required=True, metavar="N", help="array tasks (shards)")
     p.add_argument("--partition", default=None, metavar="P", help="SLURM partition (default: the cluster's)")
     p.add_argument("--time", default=None, metavar="T", help="time limit per task, e.g. 30, 2:00:00, 1-00")
@@ -214,12 +210,10 @@ def cmd_slurm(args):
     print(f"{PROG}: submitted job {job_id} ({which})")
     if args.wait:
         print(f"{PROG}: job {job_id} ended" + (f" with exit status {rc}" if rc else ""))
-        subprocess_status = 0 if rc == 0 else 1
-    else:
-        print(f"{PROG}: follow it with: squeue -j {job_id}; tail -f {script.parent / 'logs'}/task-*.out; "
-              f"python -m sweep status {prepared.outdir}")
-        subprocess_status = 0
-    return subprocess_status
+        return 0 if rc == 0 else 1
+    print(f"{PROG}: follow it with: squeue -j {job_id}; tail -f {script.parent / 'logs'}/task-*.out; "
+          f"python -m sweep status {prepared.outdir}")
+    return 0
 
 
 # --------------------------------------------------------------------------- summary
@@ -300,6 +294,12 @@ def cmd_plot(args):
 
 
 # --------------------------------------------------------------------------- parser and main
+
+def _add_grid_and_out(p):
+    p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
+    p.add_argument("-o", "--out", default="results", metavar="DIR",
+                   help="results root; the sweep goes to DIR/<name>/ (default: results)")
+
 
 def _add_where(p):
     p.add_argument("--where", default=None, metavar="EXPR",

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from kernels import train
 from kernels.cuda import cuda_available, simulated, train_cuda
 from tests import notebooks as nb
-from tests.test_kernel import (EXACT, STATS, check_notebook_000, check_notebook_001, check_notebook_002, compare,
+from tests.test_kernel import (EXACT, STATS, check_early_stop, check_notebook_000, check_notebook_001, check_notebook_002, compare,
                                compare_float32, lane, lanes, problems, run_batch)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,16 +216,8 @@ def test_diverged_lane_stops_and_does_not_poison_others(dtype):
 
 @needs_cuda
 def test_early_stop_reports_epochs_run_and_keeps_the_converged_state():
-    nets = [nb.legacy_normal(s, 1.0 if s % 2 else 8.0) for s in range(8)]  # x8: many stall
-    full, wf = run_gpu(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=2.0)] * 8, 600, [], np.float64)
-    early, we = run_gpu(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=2.0, early_stop=True)] * 8, 600, [], np.float64)
-    conv = full.epoch_converged >= 0
-    assert conv.any() and not conv.all()
-    np.testing.assert_array_equal(early.epoch_converged, full.epoch_converged)
-    np.testing.assert_array_equal(early.epochs_run, np.where(conv, full.epoch_converged, 600))
-    assert early.converged[conv].all()
-    np.testing.assert_array_equal(we[0][..., ~conv], wf[0][..., ~conv])
-    cpu, _ = run_cpu(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=2.0, early_stop=True)] * 8, 600, [], np.float64)
+    early = check_early_stop(train_cuda, 8, 2.0, 600)
+    cpu = check_early_stop(train, 8, 2.0, 600)
     np.testing.assert_array_equal(early.epochs_run, cpu.epochs_run)
 
 

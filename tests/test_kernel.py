@@ -283,17 +283,25 @@ def test_diverged_lane_stops_and_does_not_poison_others():
     assert np.all(np.isfinite(W1[..., 1]))
 
 
-def test_early_stop_reports_epochs_run_and_keeps_the_converged_state():
-    nets = [nb.legacy_normal(s, 1.0 if s % 2 else 8.0) for s in range(16)]  # x8: many stall
-    full, wf = run_batch(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=0.5)] * 16, 3000, [], np.float64)
-    early, we = run_batch(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=0.5, early_stop=True)] * 16, 3000, [], np.float64)
+def check_early_stop(train_fn, n_nets, lr, epochs):
+    """XOR nets (x8 init on every other seed: many stall) with and without early stop through
+    `train_fn`: the same epoch_converged, epochs_run stops there, converged lanes stay converged, and
+    a lane that never converges trains to the end bit-identically. Returns the early-stop result."""
+    nets = [nb.legacy_normal(s, 1.0 if s % 2 else 8.0) for s in range(n_nets)]
+    full, wf = run_batch(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=lr)] * n_nets, epochs, [], np.float64, train_fn)
+    early, we = run_batch(nb.XOR_X, nb.XOR_Y, nets, [dict(lr=lr, early_stop=True)] * n_nets, epochs, [],
+                          np.float64, train_fn)
     conv = full.epoch_converged >= 0
     assert conv.any() and not conv.all()
     np.testing.assert_array_equal(early.epoch_converged, full.epoch_converged)
-    np.testing.assert_array_equal(early.epochs_run, np.where(conv, full.epoch_converged, 3000))
+    np.testing.assert_array_equal(early.epochs_run, np.where(conv, full.epoch_converged, epochs))
     assert early.converged[conv].all()
-    # A lane that never converges trains to the end, bit-identically with or without early stop.
     np.testing.assert_array_equal(we[0][..., ~conv], wf[0][..., ~conv])
+    return early
+
+
+def test_early_stop_reports_epochs_run_and_keeps_the_converged_state():
+    check_early_stop(train, 16, 0.5, 3000)
 
 
 def test_checkpoints_log_spaced_and_explicit():
