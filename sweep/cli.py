@@ -11,9 +11,10 @@ Exit status: 0 success; 2 a usage or input error (one line on stderr,
 import argparse
 import os
 import sys
+import warnings
 
 from sweep import __version__
-from sweep.errors import SweepError
+from sweep.errors import SweepError, SweepWarning
 
 PROG = "sweep"
 
@@ -132,17 +133,21 @@ def _resume_args(args):
 def add_status(subparsers):
     p = subparsers.add_parser(
         "status", help="how much of a sweep is written",
-        description="Show parts and runs done of total, for a results directory or a grid file. "
+        description="Show parts and runs done of total, for a results directory or a grid file, and any "
+                    "part that fails its checks (stamp, rows, schema; with --verify every page and run id). "
                     "Exit 0 when complete, 1 when runs are missing.")
     p.add_argument("target", metavar="RESULTS_DIR|GRID", help="results/<name> or the grid file")
     p.add_argument("-o", "--out", default="results", metavar="DIR", help="results root for a grid file")
+    p.add_argument("--verify", action="store_true",
+                   help="read every part in full: each page against its checksum, its run ids against its "
+                        "chunk (a resumed sweep does the same); reads only, moves nothing")
     p.set_defaults(func=cmd_status)
 
 
 def cmd_status(args):
-    from sweep.runner import status
+    from sweep.status import status
 
-    lines, complete = status(args.target, args.out)
+    lines, complete = status(args.target, args.out, verify=args.verify)
     print("\n".join(lines))
     return 0 if complete else 1
 
@@ -152,8 +157,8 @@ def cmd_status(args):
 def add_slurm(subparsers):
     p = subparsers.add_parser(
         "slurm", help="write (and submit) a SLURM array job: task i trains shard i+1 of N",
-        description="Write RESULTS/_slurm/sweep.sbatch, an sbatch array script whose task i runs "
-                    "`sweep run GRID --shard i+1/N`, with one log per task in RESULTS/_slurm/logs/, and with "
+        description="Write OUT/_NAME/slurm/sweep.sbatch, an sbatch array script whose task i runs "
+                    "`sweep run GRID --shard i+1/N`, with one log per task in OUT/_NAME/slurm/logs/, and with "
                     "--submit submit it. The tasks share the results directory; `sweep status` shows each "
                     "shard. A failed or preempted task resumes when re-submitted (--missing).")
     _add_grid_and_out(p)
@@ -177,9 +182,11 @@ def add_slurm(subparsers):
 
 def cmd_slurm(args):
     from sweep import slurm
-    from sweep.runner import prepare
+    from sweep.lock import Writer
+    from sweep.runner import existing_manifest, open_results, prepare
 
-    slurm.check_options(args.tasks, args.partition, args.time, args.cpus_per_task, args.mem)
+    slurm.check_options(args.tasks, args.partition, args.time, args.cpus_per_task, args.mem, grid=args.grid,
+                        out=args.out)
     if (args.missing or args.only or args.wait) and not args.submit:
         raise SweepError("--missing, --only and --wait go with --submit")
     only = None
@@ -190,7 +197,13 @@ def cmd_slurm(args):
             raise SweepError(f"--only {args.only!r} is not a comma-separated list of task ids") from None
         if not only or only[0] < 0 or only[-1] >= args.tasks:
             raise SweepError(f"--only {args.only!r}: task ids go from 0 to {args.tasks - 1}")
-    prepared = prepare(args.grid, args.out, overwrite=args.overwrite)
+    prepared = prepare(args.grid, args.out)
+    manifest = existing_manifest(prepared, overwrite=args.overwrite)
+    if manifest is None:  # a new sweep (or --overwrite): write its manifest, as the directory's only writer
+        with Writer(prepared.layout, grid_hash=prepared.grid_hash) as writer:
+            open_results(prepared, writer, overwrite=args.overwrite)
+    else:
+        prepared.manifest = manifest
     script = slurm.write_job(prepared, args.grid, args.out, args.tasks, partition=args.partition,
                              time=args.time, cpus_per_task=args.cpus_per_task, mem=args.mem)
     print(f"{PROG}: wrote {script} ({args.tasks} tasks, {len(prepared.chunks)} chunks, "
@@ -201,11 +214,11 @@ def cmd_slurm(args):
         return 0
     array = only
     if args.missing:
-        array = slurm.incomplete_tasks(prepared.outdir, slurm.read_tasks(prepared.outdir))
+        array = slurm.incomplete_tasks(prepared.layout, slurm.read_tasks(prepared.layout))
         if not array:
             print(f"{PROG}: nothing to submit: every shard is complete")
             return 0
-    job_id, rc = slurm.submit(prepared.outdir, script, array=array, wait=args.wait)
+    job_id, rc = slurm.submit(prepared.layout, script, array=array, wait=args.wait)
     which = f"tasks {','.join(map(str, array))}" if array is not None else f"{args.tasks} tasks"
     print(f"{PROG}: submitted job {job_id} ({which})")
     if args.wait:
@@ -259,7 +272,7 @@ def add_plot(subparsers):
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="figure file; the format follows its extension (.png, .pdf, .svg) "
-                        "(default: RESULTS_DIR/_sweep.png; the _ keeps Parquet readers off it)")
+                        "(default: OUT/_NAME/figure.png, beside the results directory OUT/NAME)")
     p.add_argument("--lr", type=float, default=None, metavar="LR",
                    help="learning rate of the loss curves (default: the one with the highest convergence rate)")
     _add_where(p)
@@ -273,21 +286,21 @@ def cmd_plot(args):
 
     from sweep.plots import _matplotlib, plot_sweep
     from sweep.results import load, select
-    from sweep.store import read_manifest
+    from sweep.store import Layout, make_dir, read_manifest
 
     _matplotlib()  # a missing matplotlib is reported before anything is read
     df = select(load(args.results), args.where)
-    name = read_manifest(args.results).get("name") or Path(args.results).resolve().name
-    # Inside the results directory only a name starting with "_" (as the manifest's) keeps the directory a
-    # Parquet dataset: pyarrow, pandas and sweep.load read every other file in it as a part.
-    out = Path(args.output) if args.output else Path(args.results) / "_sweep.png"
-    if not out.parent.is_dir():
-        raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
-    results = Path(args.results).resolve()
-    inside = out.resolve().relative_to(results).parts if out.resolve().is_relative_to(results) else None
-    if inside and not any(part.startswith(("_", ".")) for part in inside):
-        raise SweepError(f"will not write {out} inside the results directory: Parquet readers (sweep.load, "
-                         f"pandas.read_parquet) would take it for a part; name it _{out.name} or write it elsewhere")
+    layout = Layout(args.results)
+    name = read_manifest(layout)[0].get("name") or layout.data.resolve().name
+    if args.output:
+        out = Path(args.output)
+        if not out.parent.is_dir():
+            raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
+        if out.resolve().is_relative_to(layout.data.resolve()):
+            raise SweepError(f"will not write {out} into the results directory: it holds Parquet files only, so "
+                             f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
+    else:
+        out = make_dir(layout.admin, "directory") / layout.figure.name
     plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0
@@ -303,7 +316,9 @@ def _add_grid_and_out(p):
 
 def _add_where(p):
     p.add_argument("--where", default=None, metavar="EXPR",
-                   help="only the runs for which this pandas query holds, e.g. \"lr == 1 and hidden > 2\"")
+                   help="only the runs for which this filter holds, e.g. \"lr == 1 and loss == 'bce'\": column names, "
+                        "numbers, strings, true/false, == != < <= > >=, in [...], and, or, not, parentheses "
+                        "(parsed, never run as code)")
 
 
 COMMANDS = [add_plan, add_run, add_status, add_slurm, add_summary, add_plot]
@@ -329,6 +344,14 @@ def _non_negative_int(text):
     return value
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Our warnings as one line, `sweep: warning: ...`; others as Python prints them."""
+    if issubclass(category, SweepWarning):
+        print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG, description="Train thousands of tiny sigmoid networks over a grid of hyperparameters.")
@@ -351,7 +374,9 @@ def main(argv=None):
         if func is None:
             parser.print_help(sys.stderr)
             return 2
-        return int(func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(func(args) or 0)
     except SweepError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -29,6 +29,10 @@ class SweepError(Exception):
         return self.args[0]
 
 
+class SweepWarning(UserWarning):
+    """Something a user should know about results that were still read (e.g. parts left out)."""
+
+
 class GridError(SweepError):
     """A mistake in a grid file.
 

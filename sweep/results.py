@@ -1,54 +1,113 @@
-"""`sweep.load`: a results directory as a tidy pandas DataFrame."""
-from pathlib import Path
+"""`sweep.load`: a results directory as a tidy pandas DataFrame, and `select` (`--where`)."""
+import warnings
 
 import pandas as pd
-import pyarrow.dataset as ds
+import pyarrow as pa
 
+from sweep import store
 from sweep.collect import OUTCOMES
-from sweep.errors import SweepError
-from sweep.store import MANIFEST
+from sweep.errors import SweepError, SweepWarning
 
 CATEGORICAL = {"loss": ["mse", "bce"], "outcome": list(OUTCOMES), "criterion": ["margin", "loss"],
                "dtype": ["float64", "float32"]}
+LIST_PARAMETERS = ("checkpoints",)  # parameters whose value may be a list: tuples in the DataFrame
+
+
+def read_table(path, columns=None):
+    """The rows of a results directory as an Arrow table: exactly the manifest's chunks.
+
+    Each part is read only if its stamp (grid hash and chunk id), row count and schema are the
+    manifest's; every page is checked against its checksum and its run ids against its chunk.
+    Parts that fail, parts of another grid and missing parts are left out, each reported with a
+    `SweepWarning`.
+    """
+    from sweep.plan import chunk_id as chunk_id_of
+
+    layout = store.require_results_dir(path)
+    manifest, schema = store.read_manifest(layout)
+    chunks = manifest.get("chunks") or {}
+    if columns is not None:
+        unknown = [c for c in columns if c not in schema.names]
+        if unknown:
+            raise SweepError(f"no column {', '.join(map(repr, unknown))} in {layout.data}; it has "
+                             f"{', '.join(schema.names)}")
+        columns = list(columns)
+    read_columns = None if columns is None else list(dict.fromkeys(["run_id", *columns]))
+    parts = store.list_parts(layout)
+    tables, problems, absent = [], [], 0
+    for cid, n in chunks.items():
+        part = parts.get(cid)
+        if part is None:
+            absent += n
+            continue
+        problem = store.check_part(part, chunk_id=cid, n_runs=n, grid_hash=manifest.get("grid_hash"),
+                                   schema=schema, full=False)
+        if problem is None:
+            try:
+                table = store.read_part(part, read_columns)
+            except store.READ_ERRORS as exc:
+                problem = f"damaged ({store.reason(exc)})"
+            else:
+                if chunk_id_of(table.column("run_id").to_pylist()) != cid:
+                    problem = "its run_ids are not those of its chunk (duplicated or missing runs)"
+        if problem is not None:
+            problems.append(f"{part.name} {problem}")
+            continue
+        tables.append(table if columns is None or "run_id" in columns else table.drop_columns(["run_id"]))
+    for text in problems:
+        warnings.warn(f"{layout.data}: left out {text}; `sweep run` moves it aside and trains its runs again",
+                      SweepWarning, stacklevel=3)
+    foreign = sorted(set(parts) - set(chunks))
+    if foreign:
+        warnings.warn(f"{layout.data}: left out {len(foreign)} part file{'s' * (len(foreign) != 1)} of another "
+                      f"grid (e.g. {store.part_name(foreign[0])})", SweepWarning, stacklevel=3)
+    if absent:
+        total = sum(chunks.values())
+        warnings.warn(f"{layout.data}: the sweep is incomplete: {total - absent:,} of {total:,} runs are written",
+                      SweepWarning, stacklevel=3)
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def load(path, columns=None):
-    """One row per run, sorted by run_id.
+    """One row per run, sorted by run_id: exactly the runs of the manifest's chunks whose parts pass
+    their checks (see `read_table`; anything left out is reported with a `SweepWarning`).
 
     Categoricals for loss, outcome, criterion and dtype (every category
     listed, so group-bys show empty groups), nullable Int64 for
-    epoch_converged, NumPy arrays in the list columns (outputs,
+    epoch_converged, tuples in the list-valued parameter `checkpoints`,
+    float64 (or int64) NumPy arrays in the list columns (outputs,
     checkpoint_epochs, checkpoint_loss, weights).
     """
-    path = Path(path)
-    if not path.is_dir() or not (path / MANIFEST).exists():
-        raise SweepError(f"{path} is not a sweep results directory (no {MANIFEST} in it)")
-    table = ds.dataset(path, format="parquet").to_table(columns=columns)
-    df = table.to_pandas()
+    df = read_table(path, columns).to_pandas()
     for name, cats in CATEGORICAL.items():
         if name in df:
             df[name] = pd.Categorical(df[name], categories=cats)
     if "epoch_converged" in df:
         df["epoch_converged"] = df["epoch_converged"].astype("Int64")
+    for name in LIST_PARAMETERS:
+        if name in df and df[name].dtype == object:
+            df[name] = [tuple(int(e) for e in v) if v is not None and not isinstance(v, (int, float)) else v
+                        for v in df[name]]
     if "run_id" in df:
         df = df.sort_values("run_id", kind="stable").reset_index(drop=True)
     return df
 
 
 def select(df, where):
-    """The rows of `df` for which the pandas query `where` holds (all rows when None).
+    """The rows of `df` for which the filter `where` holds (all rows when None).
 
-    ``where`` is a `DataFrame.query` expression over the columns, for example
-    ``"lr == 1 and loss == 'bce'"``; a bad expression is a `SweepError`
-    naming it, and an expression that selects nothing is one too.
+    ``where`` is an expression in the small language of `sweep.where` (column names, literals,
+    comparisons, in, and/or/not), for example ``"lr == 1 and loss == 'bce'"``; it is parsed, never
+    evaluated as code. A bad expression is a `SweepError` naming the offending part, and an
+    expression that selects nothing is one too.
     """
     if where is None:
         return df
-    try:
-        out = df.query(where)
-    except Exception as exc:  # pandas raises many types here: Syntax, Name, Type, Value errors
-        raise SweepError(f"--where {where!r} is not a valid filter ({type(exc).__name__}: {exc}); expected a "
-                         f"pandas query over the columns, e.g. \"lr == 1 and loss == 'bce'\"") from None
+    from sweep.where import mask
+
+    out = df[mask(df, where)]
     if len(out) == 0:
         raise SweepError(f"--where {where!r} selects none of the {len(df)} runs")
     return out

@@ -248,10 +248,10 @@ def test_cli_summary_where_selects_runs(results, capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["MISSING"], "is not a sweep results directory"),
+    (["MISSING"], "missing: no such directory"),
     (["RESULTS", "--by", "nope"], "cannot group by 'nope'"),
-    (["RESULTS", "--where", "lr == = 1"], "--where 'lr == = 1' is not a valid filter"),
-    (["RESULTS", "--where", "nope > 1"], "name 'nope' is not defined"),
+    (["RESULTS", "--where", "lr == = 1"], "--where 'lr == = 1': '=' does not compare (use '==')"),
+    (["RESULTS", "--where", "nope > 1"], "unknown column 'nope'"),
     (["RESULTS", "--where", "init_scale > 100"], "selects none of the 32 runs"),
 ])
 def test_cli_summary_errors_are_one_line(results, tmp_path, capsys, args, needle):
@@ -260,6 +260,13 @@ def test_cli_summary_errors_are_one_line(results, tmp_path, capsys, args, needle
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("sweep: error: ") and needle in err
+
+
+@pytest.mark.parametrize("command", ["summary", "status", "plot"])
+def test_a_missing_directory_is_worded_alike_by_every_command(tmp_path, capsys, command):
+    assert main([command, str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err == (f"sweep: error: {tmp_path / 'missing'}: no such directory (a results "
+                                       f"directory is OUT/NAME, written by sweep run)\n")
 
 
 def test_cli_summary_bad_format_is_a_usage_error(results, capsys):
