@@ -33,6 +33,14 @@ STAT_COLUMNS = {
     "checkpoint_loss": "the loss at those states; NaN where the run had stopped (list)",
     "chunk_seconds": "wall time of the kernel call that trained the run's chunk (timing: not reproducible)",
 }
+_F, _I, _B = pa.float64(), pa.int64(), pa.bool_()
+STAT_TYPES = {
+    "converged": _B, "epoch_converged": _I, "epochs_run": _I, "final_loss": _F, "min_loss": _F, "final_mse": _F,
+    "accuracy": _F, "outcome": pa.string(), "diverged": _B, "sat_hidden_start": _F, "sat_output_start": _F,
+    "sat_hidden_end": _F, "sat_output_end": _F, "grad_norm": _F, "outputs": pa.list_(_F),
+    "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "chunk_seconds": _F,
+}
+assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
 
@@ -57,14 +65,24 @@ def _list_column(matrix, value_type, valid=None):
 
 
 def weight_lists(W1, b1, W2, b2):
-    """Lane arrays -> {w1, b1, w2, b2}: (lanes, size) float64 matrices, W1 flattened row-major (inputs, hidden)."""
+    """Lane arrays -> {w1, b1, w2, b2}: (lanes, size) float64 matrices, W1 flattened row-major (inputs, hidden).
+
+    Always copies: the kernel trains the lane arrays in place, so the initial weights must not be views."""
     lanes = W1.shape[-1]
     return {
-        "w1": np.moveaxis(W1, -1, 0).reshape(lanes, -1).astype(np.float64),
-        "b1": np.moveaxis(b1, -1, 0).reshape(lanes, -1).astype(np.float64),
-        "w2": np.moveaxis(W2, -1, 0).reshape(lanes, -1).astype(np.float64),
-        "b2": np.asarray(b2, np.float64).reshape(lanes, 1),
+        "w1": np.array(np.moveaxis(W1, -1, 0).reshape(lanes, -1), dtype=np.float64),
+        "b1": np.array(np.moveaxis(b1, -1, 0).reshape(lanes, -1), dtype=np.float64),
+        "w2": np.array(np.moveaxis(W2, -1, 0).reshape(lanes, -1), dtype=np.float64),
+        "b2": np.array(np.reshape(b2, (lanes, 1)), dtype=np.float64),
     }
+
+
+def result_schema(params_schema, with_weights):
+    """The Arrow schema of every part of a sweep: its parameter columns, the statistics, the weights."""
+    fields = list(params_schema) + [pa.field(name, kind) for name, kind in STAT_TYPES.items()]
+    if with_weights:
+        fields += [pa.field(name, pa.list_(pa.float64())) for name in WEIGHT_COLUMNS]
+    return pa.schema(fields, metadata=params_schema.metadata)
 
 
 def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None):
@@ -78,6 +96,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     """
     n = len(params)
     table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
+    params_table_schema = table.schema
     ec = result.epoch_converged
     ck_epochs = np.broadcast_to(result.checkpoint_epochs[ck_columns], (n, len(ck_columns)))
     cols = {
@@ -107,4 +126,4 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         for name in WEIGHT_COLUMNS:
             matrix, valid = weights[name]
             table = table.append_column(name, _list_column(matrix, pa.float64(), valid))
-    return table
+    return table.cast(result_schema(params_table_schema, weights is not None))

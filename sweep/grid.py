@@ -760,6 +760,7 @@ def _expand(grid):
         n = source.size
 
     _check_checkpoints_within_epochs(grid, values, codes, source, blocks)
+    _check_data_fits_dtype(grid, values, codes)
 
     ids = _run_ids(grid, values, codes, n)
     if len(set(ids)) != len(ids):
@@ -788,6 +789,22 @@ def _check_checkpoints_within_epochs(grid, values, codes, source, blocks):
         ck = list(values["checkpoints"][codes["checkpoints"][i]])
         raise GridError(f"checkpoints: {ck} goes beyond epochs = {epochs[i]} (runs of {blocks[source[i]].path}); "
                         f"checkpoint epochs must lie in [0, epochs]")
+
+
+def _check_data_fits_dtype(grid, values, codes):
+    """Every value of a data set used in float32 runs must be a finite float32 (1e39 is not)."""
+    pairs = set(zip(codes["dataset"].tolist(), codes["dtype"].tolist()))
+    for d, t in sorted(pairs):
+        name, dtype = values["dataset"][d], values["dtype"][t]
+        if dtype == "float64":
+            continue
+        limit = float(np.finfo(dtype).max)
+        for key, array in (("inputs", grid.datasets[name].X), ("targets", grid.datasets[name].Y)):
+            big = np.argwhere(~(np.abs(array) <= limit))
+            if big.size:
+                where = "".join(f"[{i}]" for i in big[0])
+                raise GridError(f"{array[tuple(big[0])]:g} does not fit in {dtype} (at most {limit:.4g} in size), and "
+                                f"runs with dtype = \"{dtype}\" use this data set", key=f"datasets.{name}.{key}{where}")
 
 
 def _run_ids(grid, values, codes, n):

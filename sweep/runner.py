@@ -1,8 +1,13 @@
-"""`sweep run`: plan the chunks, skip those already written, train the rest in
-parallel and write each as a Parquet part; `status` reports what is done.
+"""`sweep run`: plan the chunks, verify those already written, train the rest and write each as a part.
+
+The steps, in order: expand the grid (`prepare`, no I/O); become the
+directory's writer (`sweep.lock`); under its setup lock, make the directory
+this grid's (`open_results`: its manifest) and sort the chunks into done and
+to do, moving aside whatever fails verification or belongs to another grid
+(`scan`); then train with a backend (`sweep.backends`) and write each
+chunk's part the moment its rows arrive.
 """
 import hashlib
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -12,24 +17,37 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from sweep import store
 from sweep.errors import SweepError
 from sweep.progress import Progress
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass
 class Prepared:
-    """A grid resolved into runs and chunks, and where its results go."""
+    """A grid resolved into runs and chunks, the manifest it gets, and where its results go."""
 
     grid: object
     runs: object  # pandas DataFrame, one row per run
     chunks: list
-    outdir: Path
+    layout: store.Layout
     manifest: dict
+    schema: pa.Schema  # of every part
+    params_schema: pa.Schema  # of the parameter columns
+
+    @property
+    def outdir(self):
+        return self.layout.data
+
+    @property
+    def grid_hash(self):
+        return self.manifest["grid_hash"]
+
+
+def _plural(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 @dataclass
@@ -45,13 +63,19 @@ class Summary:
 
     def text(self):
         share = self.converged / self.runs if self.runs else 0.0
-        rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.label}{self.runs:,} runs ({self.runs_trained:,} trained now in {self.chunks_trained} chunks), "
-                f"{share:.1%} converged; {self.seconds:.1f} s, {rate:.3g} network-epochs/s\n"
-                f"sweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)")
+        if self.runs_trained == 0:
+            which = "the 1 run was" if self.runs == 1 else f"all {self.runs:,} runs were"
+            head = f"{self.label}nothing to train: {which} already written, {share:.1%} converged"
+        else:
+            rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
+            head = (f"{self.label}{_plural(self.runs, 'run')} ({self.runs_trained:,} trained now in "
+                    f"{_plural(self.chunks_trained, 'chunk')}), {share:.1%} converged; {self.seconds:.1f} s, "
+                    f"{rate:.3g} network-epochs/s")
+        return f"{head}\nsweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)"
 
 
 def versions():
+    """The versions that decide a run's rows."""
     import numba
     import pandas
 
@@ -69,15 +93,21 @@ def _grid_hash(runs, chunks):
     return h.hexdigest()[:16]
 
 
-def prepare(grid_path, out_root="results", *, overwrite=False, create=True):
-    """Load and expand the grid, check the results directory against its manifest."""
+def params_schema(runs):
+    """One Arrow schema for the parameter columns of every part (inferred from a
+    real row: an empty object column would infer as null)."""
+    return pa.Schema.from_pandas(runs.iloc[:1].reset_index(drop=True), preserve_index=False)
+
+
+def prepare(grid_path, out_root="results"):
+    """Load and expand the grid: its runs, chunks, manifest and schema. Reads and writes no results."""
+    from sweep.collect import result_schema
     from sweep.grid import expand, load_grid
     from sweep.plan import plan_chunks
 
     grid = load_grid(grid_path)
     runs = expand(grid)
     chunks = plan_chunks(runs, grid.chunk_size)
-    outdir = Path(out_root) / grid.name
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "name": grid.name,
@@ -88,22 +118,9 @@ def prepare(grid_path, out_root="results", *, overwrite=False, create=True):
         "chunks": {c.chunk_id: int(c.n_runs) for c in chunks},
         "chunk_size": int(grid.chunk_size),
     }
-    existing = store.read_manifest(outdir) if outdir.exists() else None
-    if existing is not None and existing.get("grid_hash") != manifest["grid_hash"]:
-        if not overwrite:
-            raise SweepError(f"{outdir} holds results of a different grid ({describe_change(existing, manifest)}); "
-                             f"re-run with --overwrite to replace them, or give the sweep another name or --out")
-    if create:
-        store.ensure_writable_dir(outdir)
-        if existing is not None and existing.get("grid_hash") != manifest["grid_hash"]:
-            store.remove_results(outdir)
-            existing = None
-        if existing is None:
-            manifest.update(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=versions())
-            store.write_manifest(outdir, manifest)
-        else:
-            manifest = existing
-    return Prepared(grid, runs, chunks, outdir, manifest)
+    pschema = params_schema(runs)
+    schema = result_schema(pschema, bool(runs["save_weights"].any()))
+    return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema)
 
 
 def describe_change(old, new):
@@ -116,77 +133,109 @@ def describe_change(old, new):
     return f"changed: {shown}; {old.get('runs')} runs there, {new.get('runs')} in this grid"
 
 
-def scan(prepared, chunk_ids=None, report=None):
-    """Split the chunks into done and to-do; quarantine corrupt parts and clean temporaries."""
-    wanted = [c for c in prepared.chunks if chunk_ids is None or c.chunk_id in chunk_ids]
-    store.clean_temporaries(prepared.outdir, {c.chunk_id for c in wanted})
-    parts = store.list_parts(prepared.outdir)
+def existing_manifest(prepared, *, overwrite=False):
+    """The manifest found in the results directory if it is this grid's; None if there is none (or, with
+    `overwrite`, if it is another grid's or unreadable); otherwise a SweepError that says why."""
+    remedy = ("re-run with --overwrite to replace them, or give the sweep another name or --out")
+    try:
+        found = store.read_manifest(prepared.layout, remedy=remedy)
+    except SweepError:
+        if overwrite:
+            return None
+        raise
+    if found is None:
+        return None
+    manifest, schema = found
+    if manifest.get("grid_hash") != prepared.grid_hash:
+        if overwrite:
+            return None
+        raise SweepError(f"{prepared.outdir} holds results of a different grid ({describe_change(manifest, prepared.manifest)}); "
+                         f"{remedy}")
+    if manifest.get("manifest_version") != MANIFEST_VERSION or not schema.remove_metadata().equals(
+            prepared.schema.remove_metadata()):
+        if overwrite:
+            return None
+        raise SweepError(f"{prepared.outdir} holds results of this grid in another format (written by sweep "
+                         f"{(manifest.get('versions') or {}).get('sweep', '?')}); {remedy}")
+    return manifest
+
+
+def open_results(prepared, writer, *, overwrite=False):
+    """Make the results directory this grid's (the writer's setup lock held): keep its manifest if it is
+    this grid's, else (with `overwrite`) remove the old results, and write the manifest if there is none."""
+    manifest = existing_manifest(prepared, overwrite=overwrite)
+    if manifest is not None:
+        prepared.manifest = manifest
+        return
+    if overwrite:
+        store.remove_results(prepared.layout)
+    prepared.manifest = dict(prepared.manifest, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             versions=versions())
+    store.write_manifest(prepared.layout, prepared.manifest, prepared.schema, writer.tmp)
+
+
+def scan(prepared, chunk_ids=None, *, say, full=True):
+    """Split the chunks (those in `chunk_ids`, or all) into done and to do.
+
+    A part is done when it passes `store.check_part` (in full: every page, its run ids); one that does
+    not is reported and moved to quarantine/, to be trained again. Parts of chunks this grid does not
+    have (another grid's) are reported and moved there too.
+    """
+    layout = prepared.layout
+    known = prepared.manifest["chunks"]
+    parts = store.list_parts(layout)
+    for cid in sorted(set(parts) - set(known)):
+        moved = store.quarantine(layout, parts.pop(cid))
+        say(f"sweep: warning: {moved.name} is not a part of this grid; moved to {moved}")
+    for path in store.stray_files(layout):
+        say(f"sweep: warning: {path} was not written by sweep: Parquet readers of the directory may trip on it")
     done, todo = [], []
-    for chunk in wanted:
-        path = parts.get(chunk.chunk_id)
-        if path is None:
-            todo.append(chunk)
+    for chunk in prepared.chunks:
+        if chunk_ids is not None and chunk.chunk_id not in chunk_ids:
             continue
-        problem = store.check_part(path, chunk.n_runs)
-        if problem is None:
+        path = parts.get(chunk.chunk_id)
+        problem = None if path is None else store.check_part(
+            path, chunk_id=chunk.chunk_id, n_runs=chunk.n_runs, grid_hash=prepared.grid_hash,
+            schema=prepared.schema, full=full)
+        if path is not None and problem is None:
             done.append(chunk)
-        else:
-            moved = store.quarantine(prepared.outdir, path)
-            if report:
-                report(f"sweep: warning: part {path.name} is corrupt ({problem}); moved to {moved} and re-running it")
-            todo.append(chunk)
+            continue
+        if path is not None:
+            moved = store.quarantine(layout, path)
+            say(f"sweep: warning: part {path.name} {problem}; moved to {moved} and training its runs again")
+        todo.append(chunk)
     return done, todo
-
-
-def _params_schema(runs):
-    """One Arrow schema for the parameter columns of every part (inferred from a
-    real row: an empty object column would infer as null)."""
-    return pa.Schema.from_pandas(runs.iloc[:1].reset_index(drop=True), preserve_index=False)
-
-
-def _train_and_write(chunk_runs, X, Y, outdir, chunk_id, params_schema, with_weights, threads):
-    """Worker: one chunk from runs to a part file.
-
-    Returns (runs, network-epochs planned, network-epochs trained: fewer when runs stop early)."""
-    from sweep.execute import train_chunk
-
-    table = train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights,
-                        threads=threads)
-    store.write_part(outdir, chunk_id, table)
-    return len(chunk_runs), int(chunk_runs["epochs"].sum()), int(pc.sum(table.column("epochs_run")).as_py())
-
-
-BACKENDS = ("threads", "processes", "dask", "cuda")
 
 
 def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
         chunk_ids=None, shard=None, scheduler=None, stream=None):
     """Train what is missing of a sweep (or of its shard `shard` = (I, N)); return a Summary.
 
-    backend: threads or processes (joblib, `jobs` at once on this machine);
-    dask: the chunks go to the workers of the Dask scheduler at `scheduler`,
-    which send their rows back; this process writes the parts; cuda: the
-    chunks train on this machine's GPU, several chunks of one shape per launch.
+    backend: threads or processes (`jobs` at once on this machine); dask: the
+    workers of the Dask scheduler at `scheduler`; cuda: this machine's GPU
+    (see `sweep.backends`).
     """
+    from sweep import backends
+
     stream = stream or sys.stderr
 
     def say(msg):
         print(msg, file=stream, flush=True)
 
-    if backend not in BACKENDS:
-        raise SweepError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend not in backends.NAMES:
+        raise SweepError(f"--backend must be one of {', '.join(backends.NAMES)}, got {backend!r}")
     if shard is not None and overwrite:
         raise SweepError("--overwrite cannot be combined with --shard: one shard would delete the parts of the "
                          "others; remove the results directory first (or run without --shard)")
     if backend == "cuda":
-        from kernels.cuda import cuda_available
+        from sweep.backends.cuda import check
 
-        ok, reason = cuda_available()
-        if not ok:
+        reason = check()
+        if reason:
             raise SweepError(f"--backend cuda: {reason}")
     client = None
     if backend == "dask":  # reach the cluster before anything is written
-        from sweep.dask_backend import connect
+        from sweep.backends.dask import connect
 
         client = connect(scheduler)
     try:
@@ -198,54 +247,56 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
 
 
 def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, shard, client, say, stream):
+    from sweep import backends
+    from sweep.lock import Writer
+
     start = time.perf_counter()
-    prepared = prepare(grid_path, out_root, overwrite=overwrite)
-    if shard is not None:
-        from sweep.plan import chunk_cost
-        from sweep.shard import chunks_of
-
-        mine = {c.chunk_id for c in chunks_of(prepared.chunks, *shard, cost=chunk_cost(prepared.grid.datasets))}
-        chunk_ids = mine if chunk_ids is None else mine & set(chunk_ids)
-    done, todo = scan(prepared, chunk_ids, report=say)  # corrupt parts are reported even when quiet
-    runs = prepared.runs
-    total_runs = sum(c.n_runs for c in done + todo)
+    prepared = prepare(grid_path, out_root)
     label = f"sweep: shard {shard[0]}/{shard[1]}: " if shard else "sweep: "
-    if shard is not None and not quiet:
-        say(f"{label}{len(done) + len(todo)} of {len(prepared.chunks)} parts, {total_runs:,} runs")
-    if done and not quiet:
-        say(f"{label}resuming: {len(done)} of {len(done) + len(todo)} parts already written")
+    with Writer(prepared.layout, grid_hash=prepared.grid_hash, shard=shard, warn=say) as writer:
+        open_results(prepared, writer, overwrite=overwrite)
+        if shard is not None:
+            from sweep.plan import chunk_cost
+            from sweep.shard import chunks_of
 
-    schema = _params_schema(runs)
-    with_weights = bool(runs["save_weights"].any())
-    work = [(chunk, runs.iloc[chunk.rows], prepared.grid.datasets[chunk.dataset]) for chunk in todo]
-    if work and backend in ("threads", "processes"):
-        _warm_up(sorted({chunk.dtype for chunk in todo}), None if quiet else say)
-    progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
-                        quiet=quiet, stream=stream, label=label.rstrip(": "))
-    trained_runs = trained_net_epochs = 0
-    train_start = time.perf_counter()
-    try:
-        if work:
-            if backend == "dask":
-                from sweep.dask_backend import execute
-            elif backend == "cuda":
-                execute = _execute_cuda
-            else:
-                execute = _execute_local
-            for n_runs, planned, trained in execute(work, prepared.outdir, schema, with_weights, jobs=jobs,
-                                                    backend=backend, client=client, say=say, quiet=quiet):
-                trained_runs += n_runs
-                trained_net_epochs += trained
-                progress.update(n_runs, planned, trained)
-    finally:
-        progress.close()
-    train_seconds = time.perf_counter() - train_start
+            mine = {c.chunk_id for c in chunks_of(prepared.chunks, *shard, cost=chunk_cost(prepared.grid.datasets))}
+            chunk_ids = mine if chunk_ids is None else mine & set(chunk_ids)
+        done, todo = scan(prepared, chunk_ids, say=say)  # problems are reported even when quiet
+        writer.setup_done()
 
-    converged = 0
-    parts = store.list_parts(prepared.outdir)
-    for chunk in done + todo:
-        col = pq.read_table(parts[chunk.chunk_id], columns=["converged"]).column(0)
-        converged += int(pc.sum(col).as_py() or 0)
+        total_runs = sum(c.n_runs for c in done + todo)
+        if shard is not None and not quiet:
+            say(f"{label}{len(done) + len(todo)} of {_plural(len(prepared.chunks), 'part')}, "
+                f"{_plural(total_runs, 'run')}")
+        if done and not quiet:
+            say(f"{label}resuming: {len(done)} of {_plural(len(done) + len(todo), 'part')} already written")
+        datasets = prepared.grid.datasets
+        with_weights = bool(prepared.runs["save_weights"].any())
+        work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
+                              datasets[chunk.dataset].Y, prepared.params_schema, with_weights) for chunk in todo]
+        if work and backend in ("threads", "processes"):
+            _warm_up(sorted({chunk.dtype for chunk in todo}), None if quiet else say)
+        progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
+                            quiet=quiet, stream=stream, label=label.rstrip(": "))
+        trained_runs = trained_net_epochs = converged = 0
+        train_start = time.perf_counter()
+        try:
+            if work:
+                execute = backends.module(backend).execute
+                for chunk, table in execute(work, jobs=jobs, backend=backend, client=client, say=say, quiet=quiet):
+                    store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp)
+                    trained = int(pc.sum(table.column("epochs_run")).as_py())
+                    converged += int(pc.sum(table.column("converged")).as_py() or 0)
+                    trained_runs += chunk.n_runs
+                    trained_net_epochs += trained
+                    progress.update(chunk.n_runs, chunk.network_epochs, trained)
+        finally:
+            progress.close()
+        train_seconds = time.perf_counter() - train_start
+
+    for chunk in done:
+        table = store.read_part(prepared.layout.part(chunk.chunk_id), columns=["converged"])
+        converged += int(pc.sum(table.column(0)).as_py() or 0)
     return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo), converged=converged,
                    seconds=train_seconds if work else time.perf_counter() - start,
                    net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
@@ -268,115 +319,3 @@ def _warm_up(dtypes, say=None, patience=1.5):
         warm_up(dtypes)
     finally:
         done.set()
-
-
-def _execute_local(work, outdir, schema, with_weights, *, jobs, backend, **_):
-    """Train the chunks on this machine with joblib; yield (runs, planned, trained) per chunk as it lands."""
-    from joblib import Parallel, delayed
-
-    jobs = max(1, int(jobs or os.cpu_count() or 1))
-    # Few chunks per worker: split each kernel call over threads too, so the last chunks do not leave
-    # cores idle (at most 2 threads per core meanwhile). Results never depend on the thread count.
-    kernel_threads = 1 if len(work) >= 2 * jobs else min(jobs, -(-2 * jobs // len(work)))
-    tasks = [delayed(_train_and_write)(chunk_runs, data.X, data.Y, outdir, chunk.chunk_id, schema, with_weights,
-                                       kernel_threads)
-             for chunk, chunk_runs, data in work]
-    parallel = Parallel(n_jobs=min(jobs, len(tasks)), backend="threading" if backend == "threads" else "loky",
-                        return_as="generator_unordered")
-    yield from parallel(tasks)
-
-
-GPU_BATCH_LANES = 1 << 18  # runs per GPU launch: enough threads to fill a large GPU many times over
-
-
-def _execute_cuda(work, outdir, schema, with_weights, *, jobs, say, quiet, **_):
-    """Train the chunks on the GPU: consecutive chunks of one shape are trained in one launch of up
-    to GPU_BATCH_LANES runs (a chunk of 2,048 runs would fill a few of a GPU's SMs) and their rows
-    split back into the chunks' parts, so the parts are those of a CPU run. Two host threads take
-    turns, so one batch's weights, rows and parts are made while the other trains."""
-    import pandas as pd
-    from joblib import Parallel, delayed
-
-    from kernels.cuda import cuda_available
-
-    if not quiet:
-        say(f"sweep: training on {cuda_available()[1]}")
-    def variant(item):
-        # The GPU kernel is compiled without the momentum or the BCE code when no lane of a launch needs
-        # it, and the two variants may round differently: only chunks that would get the same variant
-        # alone share a launch, so a chunk's rows never depend on the chunks trained beside it.
-        chunk, chunk_runs, _ = item
-        return chunk.shape, bool((chunk_runs["momentum"] != 0).any()), bool((chunk_runs["loss"] == "bce").any())
-
-    batches, current, lanes = [], [], 0
-    for item in sorted(work, key=lambda item: repr(variant(item))):
-        chunk = item[0]
-        if current and (variant(item) != variant(current[0]) or lanes + chunk.n_runs > GPU_BATCH_LANES):
-            batches.append(current)
-            current, lanes = [], 0
-        current.append(item)
-        lanes += chunk.n_runs
-    if current:
-        batches.append(current)
-
-    def train_batch(batch):
-        from sweep.execute import train_chunk
-
-        data = batch[0][2]
-        runs = pd.concat([chunk_runs for _, chunk_runs, _ in batch])
-        table = train_chunk(runs, data.X, data.Y, params_schema=schema, with_weights=with_weights, device="cuda")
-        done, offset = [], 0
-        for chunk, _, _ in batch:
-            part = table.slice(offset, chunk.n_runs)
-            offset += chunk.n_runs
-            store.write_part(outdir, chunk.chunk_id, part)
-            done.append((chunk.n_runs, chunk.network_epochs, int(pc.sum(part.column("epochs_run")).as_py())))
-        return done
-
-    parallel = Parallel(n_jobs=min(2, len(batches)), backend="threading", return_as="generator_unordered")
-    for done in parallel(delayed(train_batch)(batch) for batch in batches):
-        yield from done
-
-
-def status(target, out_root="results"):
-    """Lines describing how much of a sweep is written (target: grid file or results dir)."""
-    target = Path(target)
-    if target.is_dir():
-        manifest = store.read_manifest(target)
-        if manifest is None:
-            raise SweepError(f"{target} is not a sweep results directory (no {store.MANIFEST})")
-        outdir, chunk_runs = target, manifest["chunks"]
-    else:
-        prepared = prepare(target, out_root, create=False)
-        outdir, chunk_runs = prepared.outdir, {c.chunk_id: c.n_runs for c in prepared.chunks}
-    parts = store.list_parts(outdir)
-    done = {cid: n for cid, n in chunk_runs.items()
-            if cid in parts and store.check_part(parts[cid], n) is None}
-    total = sum(chunk_runs.values())
-    runs_done = sum(done.values())
-    lines = [f"{outdir}: {len(done)}/{len(chunk_runs)} parts, {runs_done:,}/{total:,} runs done"
-             + (" (complete)" if runs_done == total else "")]
-    lines.extend(_slurm_lines(outdir))
-    return lines, runs_done == total
-
-
-def _slurm_lines(outdir):
-    """One line per shard of the SLURM job written for this directory, if any."""
-    from sweep import slurm
-
-    record = slurm.read_tasks(outdir)
-    if not record:
-        return []
-    manifest = store.read_manifest(outdir) or {}
-    if record.get("grid_hash") != manifest.get("grid_hash"):
-        return [f"  ({slurm.SLURM_DIR}/ was written for another grid: run sweep slurm again)"]
-    queued = slurm.queue_states(manifest.get("name", ""))
-    jobs = record.get("jobs") or []
-    lines = [f"  SLURM array of {record['tasks']} tasks" + (f", last job {jobs[-1]['job_id']}" if jobs else
-                                                          ", not submitted")]
-    for index, done, parts in slurm.shard_progress(outdir, record):
-        state = queued.get(index - 1)
-        note = "complete" if done == parts else (state.lower() if state else "incomplete" + (
-            ", not in the queue" if jobs else ""))
-        lines.append(f"  shard {index}/{record['tasks']} (task {index - 1}): {done}/{parts} parts, {note}")
-    return lines

@@ -134,7 +134,7 @@ def test_dask_without_an_address_says_how_to_give_one(tmp_path, capsys, monkeypa
 
 
 def test_workers_with_other_versions_are_refused():
-    from sweep.dask_backend import _check_workers, _worker_versions
+    from sweep.backends.dask import _check_workers, _worker_versions
     from sweep.errors import SweepError
 
     class FakeClient:

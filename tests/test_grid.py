@@ -530,3 +530,20 @@ def test_large_grid_expands_quickly_enough():
     runs = runs_of('name = "big"\n[grid]\nlr = { logspace = [-3, 0, 100] }\nseed = { range = [0, 1000] }\n')
     assert len(runs) == 100_000 and runs["run_id"].is_unique
     assert time.perf_counter() - start < 5.0
+
+
+def test_data_that_does_not_fit_a_runs_dtype_is_a_grid_error():
+    text = """
+name = "big"
+dataset = "big"
+[grid]
+dtype = ["float64", "float32"]
+[datasets.big]
+inputs = [[0, 1], [1, -1e39]]
+targets = [0, 1]
+"""
+    with pytest.raises(GridError) as info:
+        expand(loads_grid(text, "g.toml"))
+    assert str(info.value) == ('g.toml: datasets.big.inputs[1][1]: -1e+39 does not fit in float32 (at most 3.403e+38 '
+                               'in size), and runs with dtype = "float32" use this data set')
+    assert len(expand(loads_grid(text.replace('["float64", "float32"]', '["float64"]'), "g.toml"))) == 1

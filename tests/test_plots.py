@@ -44,18 +44,27 @@ def assert_png(path):
     assert len(data) > 10_000
 
 
-def test_cli_writes_the_default_png_and_says_where(small, capsys):
+def test_cli_writes_the_default_png_beside_the_results_and_says_where(small, capsys):
+    import polars as pl
+
+    figure = small.parent / f"_{small.name}" / "figure.png"
     assert main(["plot", str(small)]) == 0
-    assert_png(small / "_sweep.png")
-    assert str(small / "_sweep.png") in capsys.readouterr().err
-    # the figure beside the parts leaves the directory readable as a Parquet dataset
-    assert len(load(small)) == 32 and len(pd.read_parquet(small)) == 32
+    assert_png(figure)
+    assert str(figure) in capsys.readouterr().err
+    # the results directory stays a Parquet dataset that every reader reads as it is
+    assert len(load(small)) == 32 and len(pd.read_parquet(small)) == 32 and pl.read_parquet(small).height == 32
 
 
-def test_cli_refuses_a_file_parquet_readers_would_read(small, capsys):
-    assert main(["plot", str(small), "-o", str(small / "fig.png")]) == 2
-    assert "name it _fig.png" in capsys.readouterr().err
-    assert not (small / "fig.png").exists()
+@pytest.mark.parametrize("name", ["fig.png", "_fig.png", "sub/fig.png"])
+def test_cli_refuses_to_write_into_the_results_directory(small, capsys, name):
+    (small / "sub").mkdir(exist_ok=True)
+    try:
+        assert main(["plot", str(small), "-o", str(small / name)]) == 2
+        err = capsys.readouterr().err
+        assert "will not write" in err and "Parquet files only" in err and err.count("\n") == 1
+        assert not (small / name).exists()
+    finally:
+        (small / "sub").rmdir()
 
 
 def test_cli_output_option_lr_and_no_curves(small, tmp_path):
@@ -102,7 +111,7 @@ def test_no_checkpoints_says_what_the_curves_need(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "needs checkpoints" in err and err.count("\n") == 1
     assert main(["plot", str(res), "--no-curves"]) == 0
-    assert_png(res / "_sweep.png")
+    assert_png(tmp_path / "res" / "_nock" / "figure.png")
 
 
 def hand_built():

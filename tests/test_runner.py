@@ -55,7 +55,7 @@ def test_run_writes_a_parquet_dataset_readable_by_pandas_duckdb_polars(tmp_path)
     grid = write_grid(tmp_path)
     assert run_cli(grid, "--out", tmp_path / "res") == 0
     out = tmp_path / "res" / "t"
-    manifest = store.read_manifest(out)
+    manifest, _ = store.read_manifest(out)
     assert manifest["runs"] == 64 and len(manifest["chunks"]) == 4
     assert {"grid", "grid_hash", "versions", "created"} <= set(manifest)
     df = pd.read_parquet(out)
@@ -112,12 +112,16 @@ def test_rerun_skips_finished_parts_and_rebuilds_missing_and_corrupt_ones(tmp_pa
     parts[0].unlink()
     data = parts[1].read_bytes()
     parts[1].write_bytes(data[:100])
-    (out / f".part-{parts[2].stem[5:]}.999.abcd.tmp").write_bytes(b"partial")
+    dead_writer = tmp_path / "_t" / "tmp" / "host-999-abcdef"  # a killed writer's temporaries
+    dead_writer.mkdir(parents=True)
+    (dead_writer / f"{parts[2].name}.999.abcd.tmp").write_bytes(b"partial")
     assert main(["run", str(grid), "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "is corrupt" in err and "re-running it" in err and "resuming: 2 of 4" in err
-    assert (out / "_corrupt" / parts[1].name).exists()
-    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+    assert f"part {parts[1].name} unreadable" in err and "training its runs again" in err
+    assert "resuming: 2 of 4" in err
+    assert (tmp_path / "_t" / "quarantine" / parts[1].name).exists()
+    assert not dead_writer.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted([store.MANIFEST] + [p.name for p in parts])
     assert parts[3].stat().st_mtime_ns == mtimes[parts[3]]  # untouched
     assert_same_rows(before, rows(out))
 
@@ -133,7 +137,7 @@ def test_changed_grid_is_refused_and_nothing_is_touched(tmp_path, capsys):
     assert err.count("\n") == 0 and "different grid" in err and "seed" in err and "--overwrite" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == snapshot
     assert run_cli(changed, "--out", tmp_path, "--overwrite") == 0
-    assert store.read_manifest(out)["runs"] == 72 and len(load(out)) == 72
+    assert store.read_manifest(out)[0]["runs"] == 72 and len(load(out)) == 72
 
 
 def test_status_of_grid_and_directory(tmp_path, capsys):
@@ -162,7 +166,8 @@ def test_unwritable_output_and_full_disk_are_clear_errors(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert "No space left on device" in err and err.count("\n") == 1
     assert store.list_parts(tmp_path / "disk" / "t") == {}
-    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "disk" / "t").iterdir())
+    assert list((tmp_path / "disk" / "t").iterdir()) == []  # even the manifest could not be written
+    assert not any((tmp_path / "disk" / "_t" / "tmp").iterdir())
 
 
 def _start(grid, out, *extra):
@@ -202,7 +207,8 @@ def test_kill_9_mid_sweep_then_resume_gives_the_rows_of_an_uninterrupted_run(tmp
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "resuming" in err
-    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+    assert all(p.name == store.MANIFEST or p.name.startswith("part-") for p in out.iterdir())
+    assert not any((tmp_path / "killed" / "_t" / "tmp").iterdir())
     assert_same_rows(whole, rows(out))
 
 
@@ -243,3 +249,122 @@ def test_a_slow_kernel_load_says_it_is_compiling(monkeypatch):
     _warm_up(["float64"], said.append, patience=0.5)
     time.sleep(0.6)
     assert said == []
+
+
+# --------------------------------------------------------------------------- damaged parts
+
+def _random_bytes_in_the_middle(path, other):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def _one_bit_flipped(path, other):
+    # a bit of the data pages (the footer is at the end): the footer still reads, the rows would not
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _another_part_copied_over(path, other):
+    path.write_bytes(other.read_bytes())
+
+
+def _a_parquet_file_with_one_column(path, other):
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"x": np.arange(16.0)}), path)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("written")
+    grid = write_grid(tmp, chunk=16)
+    assert run_cli(grid, "--out", tmp / "res") == 0
+    return grid, tmp / "res"
+
+
+@pytest.mark.parametrize("damage", [_random_bytes_in_the_middle, _one_bit_flipped, _another_part_copied_over,
+                                    _a_parquet_file_with_one_column])
+def test_a_damaged_part_is_found_by_status_left_out_by_load_and_trained_again_on_resume(written, tmp_path, capsys,
+                                                                                         damage):
+    import shutil
+    import warnings
+
+    from sweep.errors import SweepWarning
+
+    grid, original = written
+    shutil.copytree(original, tmp_path / "res")
+    out = tmp_path / "res" / "t"
+    before = rows(original / "t")
+    parts = sorted(store.list_parts(out).values())
+    damage(parts[1], parts[2])
+    # status --verify finds it, reading only
+    snapshot = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["status", str(out), "--verify"]) == 1
+    report = capsys.readouterr().out
+    assert "3/4 parts, 48/64 runs done" in report and f"  {parts[1].name}: " in report
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == snapshot
+    # sweep.load leaves it out and says so
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load(out)
+    assert len(df) == 48 and df["run_id"].is_unique and set(df["run_id"]) <= set(before["run_id"])
+    assert any(parts[1].name in str(w.message) and w.category is SweepWarning for w in caught)
+    assert (df["outputs"].map(lambda a: np.all((a >= 0) & (a <= 1)))).all()
+    # resume moves it aside and trains it again: the rows of the undamaged sweep
+    assert main(["run", str(grid), "--out", str(tmp_path / "res")]) == 0
+    err = capsys.readouterr().err
+    assert f"part {parts[1].name} " in err and "training its runs again" in err and "resuming: 3 of 4" in err
+    assert (tmp_path / "res" / "_t" / "quarantine" / parts[1].name).exists()
+    assert main(["status", str(out), "--verify"]) == 0
+    assert_same_rows(before, rows(out))
+
+
+def test_status_without_verify_reads_footers_only_and_still_catches_a_foreign_copy(written, tmp_path, capsys):
+    import shutil
+
+    grid, original = written
+    shutil.copytree(original, tmp_path / "res")
+    out = tmp_path / "res" / "t"
+    parts = sorted(store.list_parts(out).values())
+    _another_part_copied_over(parts[0], parts[3])
+    assert main(["status", str(out)]) == 1
+    report = capsys.readouterr().out
+    assert f"  {parts[0].name}: holds chunk {parts[3].name[5:-8]}" in report
+
+
+@pytest.mark.parametrize("content", [b"{not parquet", b""])
+def test_an_unreadable_manifest_says_overwrite_and_overwrite_replaces_it(tmp_path, capsys, content):
+    grid = write_grid(tmp_path, seeds=2)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / store.MANIFEST).write_bytes(content)
+    assert run_cli(grid, "--out", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable sweep manifest" in err and "--overwrite" in err and err.count("\n") == 1
+    assert run_cli(grid, "--out", tmp_path, "--overwrite") == 0
+    assert len(load(tmp_path / "t")) == 16
+
+
+def test_a_float32_grid_with_data_beyond_float32_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "g.toml"
+    path.write_text('name = "big"\ndataset = "big"\ndtype = "float32"\n'
+                    '[datasets.big]\ninputs = [[0, 1e39], [1, 0]]\ntargets = [0, 1]\n')
+    assert run_cli(path, "--out", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "datasets.big.inputs[0][1]: 1e+39 does not fit in float32" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
+
+
+def test_counts_are_singular_when_one(tmp_path, capsys):
+    path = tmp_path / "g.toml"
+    path.write_text('name = "one"\nepochs = 20\n')
+    assert main(["run", str(path), "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "sweep: 1 run (1 trained now in 1 chunk), " in err
+    assert main(["run", str(path), "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 1 of 1 part already written" in err
+    assert "nothing to train: all 1 run were already written" not in err  # the plural of the sentence, not the count
+    assert "network-epochs/s" not in err and "sweep: nothing to train: the 1 run was already written" in err

@@ -142,7 +142,7 @@ def test_concurrent_shards_in_a_fresh_directory_share_it_safely(tmp_path):
     for proc in procs:
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
     out = tmp_path / "res" / "t"
-    assert store.read_manifest(out)["runs"] == 64
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == ["_sweep.json"]
+    assert store.read_manifest(out)[0]["runs"] == 64
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == [store.MANIFEST]
     assert main(["run", str(grid), "--out", str(tmp_path / "local"), "--quiet"]) == 0
     assert_same_rows(rows(out), rows(tmp_path / "local" / "t"))

@@ -8,7 +8,7 @@ chunks it held (the scheduler re-runs them elsewhere, up to
 exceptions we can name.
 
 Workers only compute: each trains a chunk with the kernels and sends its
-rows back as an Arrow table (a few hundred bytes per run). This process
+rows back as an Arrow table (a few hundred bytes per run). The runner
 writes the parts, through the same atomic renames as a local run, so the
 workers need the same `sweep` installed but no access to the results
 directory, and resuming, progress and the rows are those of a local run.
@@ -74,32 +74,23 @@ def _check_workers(client):
                              f"or the rows would not match a local run")
 
 
-def _train(chunk_runs, X, Y, params_schema, with_weights):
-    """On a worker: one chunk's rows, as an Arrow table."""
-    from sweep.execute import train_chunk
-
-    return train_chunk(chunk_runs, X, Y, params_schema=params_schema, with_weights=with_weights, threads=1)
-
-
-def execute(work, outdir, schema, with_weights, *, say, quiet, client, **_):
-    """Train `work` [(chunk, runs, dataset)] on the workers of `client` (see `connect`); write each
-    part as it arrives and yield (runs, planned, trained) per chunk."""
-    import pyarrow.compute as pc
+def execute(work, *, say, quiet, client, **_context):
+    """Train `work` (a list of sweep.backends.Work) on the workers of `client` (see `connect`); yield
+    (chunk, table) per chunk as its rows arrive."""
     from dask.distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
-    from sweep import store
+    from sweep.backends.local import train
 
     if not quiet:
         workers = client.scheduler_info()["workers"]
         threads = sum(w.get("nthreads", 1) for w in workers.values())
         say(f"sweep: Dask scheduler {client.scheduler.address}: {len(workers)} workers, {threads} threads")
     futures = {}
-    for chunk, chunk_runs, data in work:
-        future = client.submit(_train, chunk_runs, data.X, data.Y, schema, with_weights,
-                               key=f"sweep-chunk-{chunk.chunk_id}", pure=False, retries=0)
-        futures[future] = chunk
+    for item in work:
+        future = client.submit(train, item, key=f"sweep-chunk-{item.chunk.chunk_id}", pure=False, retries=0)
+        futures[future] = item.chunk
     try:
         for future in as_completed(list(futures), loop=client.loop):
             chunk = futures[future]
@@ -113,10 +104,8 @@ def execute(work, outdir, schema, with_weights, *, say, quiet, client, **_):
                 raise SweepError(f"lost the Dask cluster while training chunk {chunk.chunk_id} "
                                  f"({type(exc).__name__}: {exc}); every part written so far is kept: run "
                                  f"the same command again to resume") from None
-            store.write_part(outdir, chunk.chunk_id, table)
-            trained = int(pc.sum(table.column("epochs_run")).as_py())
-            yield chunk.n_runs, chunk.network_epochs, trained
             del futures[future]
+            yield chunk, table
     finally:
         if futures:
             client.cancel(list(futures))

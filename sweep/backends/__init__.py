@@ -1,0 +1,35 @@
+"""Backends: where the chunks of a sweep are trained.
+
+Every backend is a module with one function::
+
+    execute(work, *, jobs, say, quiet, client) -> iterator of (chunk, pyarrow.Table)
+
+`work` is a list of `Work` items (a chunk, its runs, its data set, and what
+`train_chunk` needs); the backend trains them wherever it trains and yields
+each chunk's rows as soon as they are ready, in any order. The runner alone
+writes the parts and counts the progress, so no backend writes a file, and
+a worker that outlives its sweep cannot touch the results.
+"""
+from dataclasses import dataclass
+
+NAMES = ("threads", "processes", "dask", "cuda")
+
+
+@dataclass
+class Work:
+    """One chunk to train: the chunk (sweep.plan.Chunk), its runs (DataFrame rows in lane order),
+    its data set's arrays, the parameter columns' Arrow schema, and whether weights are kept."""
+
+    chunk: object
+    runs: object
+    X: object
+    Y: object
+    params_schema: object
+    with_weights: bool
+
+
+def module(name):
+    """The module of backend `name`."""
+    import importlib
+
+    return importlib.import_module(f"sweep.backends.{'local' if name in ('threads', 'processes') else name}")

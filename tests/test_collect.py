@@ -1,0 +1,90 @@
+"""The rows of a part: a stored run retrains to its stored result, and the schema is one for every part."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import sweep
+from kernels.reference import train_reference
+from sweep.cli import main
+from sweep.collect import STAT_COLUMNS, STAT_TYPES, WEIGHT_COLUMNS, weight_lists
+from sweep.datasets import builtin_dataset
+
+GRID = """
+name = "retrain"
+dataset = "{dataset}"
+hidden = 3
+epochs = 150
+checkpoints = 0
+chunk_size = 64
+save_weights = true
+bias_init = 0.25
+[grid]
+dtype = ["float64", "float32"]
+loss = ["mse", "bce"]
+momentum = [0.0, 0.9]
+init = ["normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform"]
+init_scale = [0.5, 2.0]
+early_stop = [false, true]
+seed = [0, 1]
+"""
+
+
+def test_weight_lists_copy_the_lanes_even_when_no_conversion_is_needed():
+    lanes = [np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4), np.ones((3, 4)), np.ones((3, 4)),
+             np.zeros(4)]
+    out = weight_lists(*lanes)
+    for array in lanes:
+        array += 100  # the kernel trains the lane arrays in place
+    assert out["b2"].tolist() == [[0.0]] * 4 and out["b1"].max() == 1 and out["w1"][1].tolist() == [1, 5, 9, 13, 17, 21]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Rows written by `sweep run` with save_weights, read back from Parquet."""
+    tmp = tmp_path_factory.mktemp("retrain")
+    grid = tmp / "g.toml"
+    grid.write_text(GRID.format(dataset="xor"))
+    assert main(["run", str(grid), "--out", str(tmp), "--quiet"]) == 0
+    return sweep.load(tmp / "retrain")
+
+
+def _retrain(row, X, Y, dtype):
+    D, H = X.shape[1], int(row["hidden"])
+    init = [np.asarray(row[c], np.float64) for c in ("w1_init", "b1_init", "w2_init", "b2_init")]
+    return train_reference(X, Y, init[0].reshape(D, H).astype(dtype), init[1].astype(dtype),
+                           init[2].astype(dtype), dtype(init[3][0]), int(row["epochs"]), lr=row["lr"],
+                           loss=str(row["loss"]), bce_eps=row["bce_eps"], momentum=row["momentum"],
+                           criterion=str(row["criterion"]), margin=row["margin"], tol=row["tol"],
+                           early_stop=bool(row["early_stop"]))
+
+
+def test_every_stored_run_retrains_from_its_initial_weights_to_its_final_weights(stored):
+    """Every dtype x loss x momentum x init scheme x early stop: the *_init columns, trained again
+    by the NumPy reference, give the *_final columns and the statistics of the row."""
+    data = builtin_dataset("xor")
+    X, Y = data.X, data.Y
+    assert len(stored) == 320 and stored["w1_init"].map(len).eq(6).all()
+    for _, row in stored.iterrows():
+        f64 = row["dtype"] == "float64"
+        ref = _retrain(row, X, Y, np.float64 if f64 else np.float32)
+        where = f"run {row['run_id']} ({row['dtype']}, {row['loss']}, momentum {row['momentum']}, {row['init']})"
+        assert row["epochs_run"] == ref["epochs_run"], where
+        assert (pd.NA if ref["epoch_converged"] < 0 else ref["epoch_converged"]) is row["epoch_converged"] or \
+            row["epoch_converged"] == ref["epoch_converged"], where
+        rtol, atol = (1e-9, 1e-12) if f64 else (2e-3, 2e-4)  # float32: the kernel sums in another order
+        got = np.concatenate([np.asarray(row[c]) for c in ("w1_final", "b1_final", "w2_final", "b2_final")])
+        want = np.concatenate([np.ravel(ref[k]) for k in ("W1", "b1", "W2", "b2")]).astype(np.float64)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=where)
+        np.testing.assert_allclose(row["final_loss"], ref["final_loss"], rtol=rtol, atol=atol, err_msg=where)
+
+
+def test_initial_and_final_weights_differ_where_training_moved_them(stored):
+    moved = stored[stored["epochs_run"] > 0]
+    for column in ("w1", "b1", "w2", "b2"):
+        same = [np.array_equal(a, b) for a, b in zip(moved[f"{column}_init"], moved[f"{column}_final"])]
+        assert not any(same), column
+
+
+def test_stat_types_cover_every_documented_column():
+    assert set(STAT_TYPES) | {"run_id"} == set(STAT_COLUMNS)
+    assert len(WEIGHT_COLUMNS) == 8
