@@ -15,14 +15,28 @@
 #
 # `start` is idempotent: when everything is up it just reports so, and a
 # node left `down` or `drain` is resumed. It writes /etc/slurm/slurm.conf
-# but refuses to replace one it did not write. Logs: /var/log/slurm/.
+# but never replaces one it did not write. Logs: /var/log/slurm/.
+#
+# A cluster this script did not set up (a slurm.conf without its marker
+# line): `start` uses it as it is when it works - the controller answers
+# `scontrol ping` with UP and sinfo shows an `idle` or `mix` node in a
+# partition that is `up` - and touches neither its configuration nor its
+# daemons (munged included); it fails, saying what it found, when the
+# cluster gives no usable node within LOCAL_SLURM_TIMEOUT. `status` reports
+# on that cluster; `stop` leaves it running. None of them needs root then.
 #
 # Environment: LOCAL_SLURM_TIMEOUT  seconds to wait for the node (default 60)
+#              LOCAL_SLURM_CONF     the slurm.conf to use (default
+#                                   /etc/slurm/slurm.conf); exported to the
+#                                   SLURM commands and daemons as SLURM_CONF
 
 set -euo pipefail
 
-readonly CONF_DIR=/etc/slurm
-readonly SLURM_CONF=$CONF_DIR/slurm.conf
+SLURM_CONF=${LOCAL_SLURM_CONF:-/etc/slurm/slurm.conf}
+readonly SLURM_CONF
+export SLURM_CONF    # the SLURM commands and daemons read this file
+CONF_DIR=$(dirname "$SLURM_CONF")
+readonly CONF_DIR
 readonly CONF_MARKER="# Written by scripts/local-slurm.sh"
 readonly LOG_DIR=/var/log/slurm
 readonly RUN_DIR=/run/slurm
@@ -238,6 +252,58 @@ make_dirs() {
     install -d -m 0700 "$STATE_DIR"
 }
 
+# True when slurm.conf exists and this script did not write it.
+conf_is_foreign() {
+    [[ -e $SLURM_CONF ]] && ! grep -qF "$CONF_MARKER" "$SLURM_CONF" 2>/dev/null
+}
+
+# One line: what `scontrol ping` says about the controller (UP, DOWN, or
+# why it did not answer).
+foreign_ping() {
+    local out
+    out=$(timeout 20 scontrol ping 2>&1) || true
+    out=$({ grep -v '^\**$\|RESTORE SLURMCTLD' <<<"$out" || true; } | tr -s '\n' ' ')
+    echo "${out% }"
+}
+
+# The partitions that are `up` with an `idle` or `mix` node, as
+# `PARTITION:STATE:NODES ...`; empty if none (or sinfo does not answer).
+foreign_usable() {
+    { timeout 30 sinfo -h -o '%P %a %t %D' 2>/dev/null || true; } |
+        awk '$2 == "up" && ($3 == "idle" || $3 == "mix") { printf "%s%s:%s:%s", sep, $1, $3, $4; sep = " " }'
+}
+
+# sinfo's view of the cluster on one line (or its error).
+foreign_sinfo() {
+    local out
+    out=$(timeout 30 sinfo -h -o '%P %a %t %D' 2>&1) || true
+    out=$(tr -s '\n' ';' <<<"${out:-no partitions}")
+    echo "${out%;}"
+}
+
+# `start` with a slurm.conf this script did not write: use its cluster if it
+# works, without touching its configuration or daemons; fail otherwise.
+use_foreign_cluster() {
+    local deadline=$((SECONDS + TIMEOUT)) ping usable
+    local found="$SLURM_CONF exists and was not written by this script"
+    command -v sinfo >/dev/null 2>&1 && command -v scontrol >/dev/null 2>&1 ||
+        die "$found, and sinfo/scontrol are not installed; install the SLURM client commands, or move $SLURM_CONF away to let this script set up its own cluster"
+    while :; do
+        ping=$(foreign_ping)
+        if [[ $ping == *" is UP"* ]]; then
+            usable=$(foreign_usable)
+            if [[ -n $usable ]]; then
+                log "$found: using its cluster as it is (controller: $ping; usable partitions (name:state:nodes): $usable); its configuration and daemons are left alone"
+                sinfo
+                return 0
+            fi
+        fi
+        ((SECONDS < deadline)) || break
+        sleep 1
+    done
+    die "$found, and its cluster has no usable node after ${TIMEOUT}s (scontrol ping: ${ping:-no answer}; sinfo: $(foreign_sinfo)); fix that cluster, or move $SLURM_CONF away to let this script set up its own"
+}
+
 # --- slurm daemons ----------------------------------------------------------
 
 ctld_up() { pid_alive "$CTLD_PID" slurmctld && [[ $(scontrol ping 2>/dev/null) == *UP* ]]; }
@@ -334,6 +400,10 @@ fail() {
 # --- commands ---------------------------------------------------------------
 
 cmd_start() {
+    if conf_is_foreign; then
+        use_foreign_cluster
+        return 0
+    fi
     require_root
     install_packages
     local addr
@@ -357,6 +427,10 @@ cmd_start() {
 }
 
 cmd_stop() {
+    if conf_is_foreign; then
+        log "$SLURM_CONF was not written by this script: leaving its cluster's daemons running (stop them with the tools that started them)"
+        return 0
+    fi
     require_root
     if command -v scontrol >/dev/null 2>&1; then
         stop_slurm
@@ -366,6 +440,17 @@ cmd_stop() {
 }
 
 cmd_status() {
+    if conf_is_foreign; then
+        local ping
+        if command -v sinfo >/dev/null 2>&1 && ping=$(foreign_ping) && [[ $ping == *" is UP"* ]]; then
+            log "cluster of $SLURM_CONF (not written by this script): $ping"
+            sinfo
+        else
+            log "not running: the cluster of $SLURM_CONF (not written by this script) does not answer (scontrol ping: ${ping:-not installed})"
+            return 1
+        fi
+        return 0
+    fi
     if command -v sinfo >/dev/null 2>&1 && ctld_up; then
         sinfo
     else
