@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run_example(name, tmp_path):
     assert main(["run", str(EXAMPLES / name), "--out", str(tmp_path), "--quiet"]) == 0
-    return load(next(p for p in tmp_path.iterdir() if p.is_dir()))
+    return load(next(p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("_")))
 
 
 @pytest.mark.slow

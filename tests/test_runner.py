@@ -64,7 +64,7 @@ def test_run_writes_a_parquet_dataset_readable_by_pandas_duckdb_polars(tmp_path)
     import polars as pl
 
     assert duckdb.sql(f"select count(*) from read_parquet('{out}/*.parquet')").fetchall() == [(64,)]
-    assert pl.read_parquet(f"{out}/*.parquet").height == 64
+    assert pl.read_parquet(out).height == 64
     tidy = sweep.load(out)
     assert isinstance(tidy["loss"].dtype, pd.CategoricalDtype)
     assert isinstance(tidy["outcome"].dtype, pd.CategoricalDtype)
