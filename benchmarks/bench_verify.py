@@ -54,6 +54,7 @@ def main():
     from sweep import store
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench_verify-"))
+    root.mkdir(parents=True, exist_ok=True)
     grid = root / "grid.toml"
     grid.write_text(GRID.format(seeds=max(1, args.runs // 4)))
     out = root / "verify"
