@@ -1,7 +1,7 @@
 """The NumPy peers the kernels are benchmarked against.
 
 Both train D-H-1 sigmoid networks by full-batch gradient descent on the MSE
-loss with the seed notebooks' conventions (DESIGN.md, "Math conventions"):
+loss with the seed notebooks' conventions (docs/parameters.md, "Conventions"):
 sigmoid everywhere, output delta (a - y) a(1 - a) summed over samples (no
 1/N), W -= lr * dW, loss reported = mean((y - a)^2).
 
@@ -9,35 +9,12 @@ sigmoid everywhere, output delta (a - y) a(1 - a) summed over samples (no
   for the print turned into `record_every`.
 * `train_batched` trains L networks at once with 3-D arrays, networks in the
   last axis (the kernels' layout). It is meant as the honest best effort of a
-  good NumPy programmer, not a straw man. Measured on the 2-core AVX-512
-  development machine (4096 2-4-1 XOR networks, float64, single-threaded, in
-  millions of network-epochs per second; timings there are noisy by ~10 %):
-
-  - straightforward 3-D version, preallocated buffers, `out=` everywhere,
-    `X @ W1` as one GEMM over (D, H*L), einsum for the per-lane sums: 10.9;
-    (the per-lane sums as multiply + `sum(axis=...)`: 10.3, as a Python loop
-    over h: 10.3; `X @ W1` as broadcast multiply-adds instead of a GEMM: 10.4);
-  - + bias folded into the GEMMs (a column of ones appended to X, so z1 and
-    the gradient of (W1; b1) are one matmul each): 12.8;
-  - + hidden-layer parameters stored negated so the GEMM yields -z1 directly
-    (saves the `negative` pass before `exp`; negation is exact): 12.9;
-  - + lr folded into the output delta (one small multiply instead of scaling
-    every gradient): 13.3;
-  - + the hidden delta as (d2 outer W2) * a1 * (1 - a1), one broadcast pass
-    instead of two: ~1 %. This is the version below (12.5-13.4 in repeated
-    runs on an idle machine).
-  Tried and not used: reusing a1 * W2 from the forward pass in the backward
-  pass (no gain); lane blocks smaller than 4096 to stay in L2 (slower: call
-  overhead dominates, 1024 lanes 8.5, 256 lanes 5.6; blocks of `block` lanes
-  are still used for large L, to bound memory); threads on slices of the
-  lanes (NumPy releases the GIL inside ufuncs, `threads=`): ~10 % on 2 cores
-  (2 threads 10.5-15.6, median 14.4, against 12.2-13.5, median 13.2, for
-  one; the per-call work is small and the GIL is held between calls), so
-  the benchmark's `batched` is the single-threaded call over all networks
-  at once and it reports the 2-thread figure beside it;
-  scipy.special.expit: 3.7x slower than exp / add / divide (and not NumPy);
-  np.reciprocal: slower than np.divide(1, x); the OpenBLAS thread count: no
-  effect on the (D+1)-deep GEMMs.
+  good NumPy programmer, not a straw man: preallocated buffers, `out=`
+  everywhere, the biases folded into the GEMMs, the hidden-layer parameters
+  stored negated (no pass to negate z1 before `exp`), lr folded into the
+  output delta, the hidden delta in one broadcast pass; large L in blocks of
+  `block` lanes to bound memory. What each step gained, and what was tried
+  and not used, is in docs/performance.md ("The batched NumPy peer").
 
   The arithmetic is the notebook's; only the order of a few roundings
   differs (bias summed inside the GEMM, lr applied to the delta), so it agrees

@@ -2,9 +2,18 @@
 
 `train` runs the Numba kernels; `kernels.reference.train_reference` is the
 plain NumPy ground truth they are tested against. `kernels.cuda.train_cuda`
-runs the same training on an NVIDIA GPU (optional: numba-cuda); it is not
-imported here, so that importing `kernels` never imports numba.cuda.
+runs the same training on an NVIDIA GPU (optional: numba-cuda). The
+vocabulary shared with `sweep` is in `kernels.vocab`. Importing the package
+is cheap: Numba is imported when `train` or its neighbours are first used.
 """
-from kernels.batch import CRITERIA, LOSSES, TrainResult, checkpoint_epochs, train, warm_up
+from kernels.vocab import CRITERIA, LOSSES
 
 __all__ = ["train", "warm_up", "TrainResult", "checkpoint_epochs", "LOSSES", "CRITERIA"]
+
+
+def __getattr__(name):
+    if name in ("train", "warm_up", "TrainResult", "checkpoint_epochs"):
+        from kernels import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'kernels' has no attribute {name!r}")

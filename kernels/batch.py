@@ -12,11 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import kernel as _k
-
-LOSSES = ("mse", "bce")
-CRITERIA = ("margin", "loss")
-MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 64, 8, 64
-DEFAULT_TILE = {np.dtype(np.float64): 64, np.dtype(np.float32): 128}  # lanes per tile: 8 SIMD vectors
+from kernels.vocab import (BOOL_STATS, CRITERIA, FLOAT_STATS, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES,
+                           N_FLOAT_STATS, N_INT_STATS, TILE_LANES)
 
 
 @dataclass
@@ -107,28 +104,14 @@ class Batch:
     lane_args: tuple  # lr, loss code, bce_eps, momentum, criterion code, margin, tol, early_stop: (L,) each
 
     def result(self, out_f, out_i, out_outputs, out_ck):
-        """The `TrainResult` of a kernel's outputs (rows of `kernels.kernel`'s F_*/I_*,
-        checkpoint losses in sorted order)."""
+        """The `TrainResult` of a kernel's outputs, the CPU's or the GPU's (rows in the order of
+        `kernels.vocab.FLOAT_STATS` and `INT_STATS`, checkpoint losses in sorted order)."""
         ck_loss = np.empty_like(out_ck)
         ck_loss[self.order] = out_ck
-        return TrainResult(
-            epoch_converged=out_i[_k.I_EPOCH_CONVERGED],
-            converged=out_i[_k.I_CONVERGED].astype(bool),
-            epochs_run=out_i[_k.I_EPOCHS_RUN],
-            diverged=out_i[_k.I_DIVERGED].astype(bool),
-            final_loss=out_f[_k.F_FINAL_LOSS],
-            min_loss=out_f[_k.F_MIN_LOSS],
-            final_mse=out_f[_k.F_FINAL_MSE],
-            accuracy=out_f[_k.F_ACCURACY],
-            sat_hidden_start=out_f[_k.F_SAT_HIDDEN_START],
-            sat_output_start=out_f[_k.F_SAT_OUTPUT_START],
-            sat_hidden_end=out_f[_k.F_SAT_HIDDEN_END],
-            sat_output_end=out_f[_k.F_SAT_OUTPUT_END],
-            grad_norm=out_f[_k.F_GRAD_NORM],
-            outputs=out_outputs,
-            checkpoint_epochs=self.checkpoints,
-            checkpoint_loss=ck_loss,
-        )
+        stats = {name: out_f[i] for i, name in enumerate(FLOAT_STATS)}
+        stats.update((name, out_i[i].astype(bool) if name in BOOL_STATS else out_i[i])
+                     for i, name in enumerate(INT_STATS))
+        return TrainResult(**stats, outputs=out_outputs, checkpoint_epochs=self.checkpoints, checkpoint_loss=ck_loss)
 
 
 def _check_arrays(X, Y, W1, b1, W2, b2):
@@ -215,7 +198,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     `tile` (lanes trained together in cache) changes speed, never results.
     """
     X, Y, dtype = _check_arrays(X, Y, W1, b1, W2, b2)
-    tile = int(tile or DEFAULT_TILE[dtype])
+    tile = int(tile or TILE_LANES[dtype.name])
     if tile < 1:
         raise ValueError(f"tile must be >= 1; got {tile}")
     batch = _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol,
@@ -225,8 +208,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     ck_sorted = batch.checkpoints_sorted
     epochs = batch.epochs
 
-    out_f = np.full((_k.N_FLOAT_STATS, n_lanes), np.nan)
-    out_i = np.zeros((_k.N_INT_STATS, n_lanes), np.int64)
+    out_f = np.full((N_FLOAT_STATS, n_lanes), np.nan)
+    out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)
     out_outputs = np.full((n_samples, n_lanes), np.nan)
     out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
 

@@ -91,4 +91,4 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, mo
     if not ok:
         raise CudaUnavailableError(f"cannot train on the GPU: {reason}")
     from kernels import cuda_kernel
-    return cuda_kernel.run(batch, W1, b1, W2, b2, threads_per_block, timings)
+    return cuda_kernel.run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator=simulated())

@@ -22,13 +22,8 @@ activations are indexed by constants and live in registers, inputs equal to
 the same order) and inputs equal to 1 cost no multiply. Two more
 compile-time switches drop the momentum velocities and the BCE code when no
 lane of the batch uses them. Kernels are cached per key in this process
-(compiling one takes a second or two). What ptxas (sm_90) made of XOR 2-4-1
-without momentum: float32, 72 registers, no local memory, every loop
-unrolled (20 sigmoids of ~13 instructions plus an IEEE reciprocal per
-epoch); float64, 126 registers, the loop over samples left rolled by NVVM
-(its body, with libdevice's double exp and division, is larger), so X is read
-from constant memory and the outputs go to 32 bytes of local memory. Large
-shapes (N*H*D in the hundreds) spill to local memory, which is cached in L1.
+(compiling one takes a second or two). Register use and
+spills as ptxas reported them are in docs/gpu.md.
 
 Shared math. The kernel calls the same `@njit` functions as the CPU kernel
 (`kernels.losses`: mse_delta, bce_delta, bce_term; `kernels.rules`:
@@ -54,22 +49,14 @@ import warnings
 import numpy as np
 from numba import cuda, from_dtype, njit
 
-from kernels import kernel as _k
-from kernels.batch import CRITERIA
-from kernels.cuda import DEFAULT_THREADS_PER_BLOCK, simulated
-from kernels.losses import BCE, bce_delta, bce_term, mse_delta
+from kernels.losses import bce_delta, bce_term, mse_delta
 from kernels.rules import criterion_holds, is_finite, saturated, stops
-
-BY_LOSS = CRITERIA.index("loss")
-
-F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY = _k.F_FINAL_LOSS, _k.F_MIN_LOSS, _k.F_FINAL_MSE, _k.F_ACCURACY
-F_SAT_HIDDEN_START, F_SAT_OUTPUT_START = _k.F_SAT_HIDDEN_START, _k.F_SAT_OUTPUT_START
-F_SAT_HIDDEN_END, F_SAT_OUTPUT_END, F_GRAD_NORM = _k.F_SAT_HIDDEN_END, _k.F_SAT_OUTPUT_END, _k.F_GRAD_NORM
-I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED = (_k.I_EPOCH_CONVERGED, _k.I_CONVERGED,
-                                                              _k.I_EPOCHS_RUN, _k.I_DIVERGED)
+from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_MIN_LOSS,
+                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END, F_SAT_OUTPUT_START, I_CONVERGED,
+                           I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, JIT, N_FLOAT_STATS, N_INT_STATS)
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def sigmoid(z, one):
     """1 / (1 + exp(-z)) in the precision of z, with the target's exp (libdevice on a GPU)."""
     return one / (one + math.exp(-z))
@@ -305,22 +292,22 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
     return cuda.jit(train_lanes)
 
 
-def run(batch, W1, b1, W2, b2, threads_per_block=DEFAULT_THREADS_PER_BLOCK, timings=None):
+def run(batch, W1, b1, W2, b2, threads_per_block, timings=None, simulator=False):
     """Train a validated `kernels.batch.Batch` on the GPU; W1..b2 are updated in place.
 
     Copies the inputs to the device once, trains every epoch of every lane in one
     launch, copies the results back once. `timings`, if a dict, receives the
     seconds spent copying in ('h2d'), in the kernel ('kernel', compilation included on a
-    kernel's first launch) and copying out ('d2h').
+    kernel's first launch) and copying out ('d2h'). `simulator`: numba's CUDA simulator runs it.
     """
     with _LOCK:
-        return _run(batch, W1, b1, W2, b2, threads_per_block, timings)
+        return _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator)
 
 
-def _run(batch, W1, b1, W2, b2, threads_per_block, timings):
+def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
     L, N, K = batch.n_lanes, batch.n_samples, batch.checkpoints_sorted.size
-    out_f = np.empty((_k.N_FLOAT_STATS, L))
-    out_i = np.empty((_k.N_INT_STATS, L), np.int64)
+    out_f = np.empty((N_FLOAT_STATS, L))
+    out_i = np.empty((N_INT_STATS, L), np.int64)
     out_outputs = np.empty((N, L))
     if L == 0:
         return batch.result(out_f, out_i, out_outputs, np.empty((K, 0)))
@@ -329,7 +316,7 @@ def _run(batch, W1, b1, W2, b2, threads_per_block, timings):
                         with_momentum=bool(np.any(momentum != 0)), with_bce=bool(np.any(loss_code == BCE)))
     tpb = int(threads_per_block)
     blocks = -(-L // tpb)
-    if simulated():
+    if simulator:
         _warm_up_helpers(batch.dtype)
 
     t0 = time.perf_counter()

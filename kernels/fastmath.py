@@ -24,6 +24,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
+from kernels.vocab import JIT
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # 0x3fe62e42fee00000: low 32 bits zero
 _LN2_LO = 1.90821492927058770002e-10
@@ -75,19 +77,19 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _pow2_f64(n):
     """2**n for an integral float64 n in [-1022, 1023]."""
     return _int64_bits_as_float64(np.int64(n + 1023.0) << 52)
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _pow2_f32(n):
     """2**n for an integral float32 n in [-126, 127] (-127 gives 0)."""
     return _int64_low_bits_as_float32(np.int64(n + np.float32(127.0)) << 23)
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _reduced_expm1_64(x):
     """(exp(r) - 1, n) with x = n ln2 + r, |r| <= ln2/2: the core of exp64 and sigmoid."""
     n = np.floor(fma(x, _LOG2E, 0.5))
@@ -106,7 +108,7 @@ def _reduced_expm1_64(x):
     return p, n
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _reduced_expm1_32(x):
     """float32 twin of `_reduced_expm1_64`."""
     n = np.floor(fma(x, np.float32(_LOG2E), np.float32(0.5)))
@@ -121,7 +123,7 @@ def _reduced_expm1_32(x):
     return p, n
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def exp64(x):
     """exp(x) for float64: branch-free but for the selects at the ends."""
     xc = min(max(x, _F64_TINY_X), 710.0)
@@ -134,7 +136,7 @@ def exp64(x):
     return x + x if x != x else y
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def exp32(x):
     """exp(x) for float32, computed in float32 throughout."""
     xc = min(max(x, _F32_TINY_X), np.float32(89.0))
@@ -160,7 +162,7 @@ def _vexp_overload(x):
     return None
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _sigmoid64(z):
     """1 / (1 + exp(-z)) with exp specialised to what sigmoid needs.
 
@@ -176,7 +178,7 @@ def _sigmoid64(z):
     return 1.0 / (1.0 + (p + 1.0) * _pow2_f64(n))
 
 
-@njit(error_model="numpy")
+@njit(**JIT)
 def _sigmoid32(z):
     """float32 twin of `_sigmoid64`: -z clamped to [-18, 89]."""
     one = np.float32(1.0)
@@ -201,7 +203,7 @@ def _sigmoid_overload(z):
     return None
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def exp_array(x):
     """Element-wise vexp over a 1-D array (for tests and the benchmark)."""
     out = np.empty_like(x)
@@ -210,7 +212,7 @@ def exp_array(x):
     return out
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def sigmoid_array(z):
     """Element-wise kernel sigmoid over a 1-D array (for tests)."""
     out = np.empty_like(z)

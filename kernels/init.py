@@ -41,7 +41,8 @@ import math
 
 import numpy as np
 
-SCHEMES = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
+from kernels.vocab import INIT_SCHEMES as SCHEMES
+
 # Part of the seed-sequence entropy: fixed forever, or every run's draw would change.
 SCHEME_CODE = {"normal": 1, "uniform": 2, "xavier": 3}
 

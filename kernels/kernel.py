@@ -23,22 +23,14 @@ import numpy as np
 from numba import njit
 
 from kernels.fastmath import sigmoid
-from kernels.losses import BCE, bce_delta, bce_term, mse_delta
+from kernels.losses import bce_delta, bce_term, mse_delta
 from kernels.rules import criterion_holds, is_finite, saturated, stops
-
-# Rows of the float statistics array.
-F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY = 0, 1, 2, 3
-F_SAT_HIDDEN_START, F_SAT_OUTPUT_START, F_SAT_HIDDEN_END, F_SAT_OUTPUT_END = 4, 5, 6, 7
-F_GRAD_NORM = 8
-N_FLOAT_STATS = 9
-# Rows of the integer statistics array.
-I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED = 0, 1, 2, 3
-N_INT_STATS = 4
-
-_KERNEL_OPTIONS = dict(nogil=True, cache=True, error_model="numpy")
+from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_MIN_LOSS,
+                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END, F_SAT_OUTPUT_START, I_CONVERGED,
+                           I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, KERNEL_JIT)
 
 
-@njit(**_KERNEL_OPTIONS)
+@njit(**KERNEL_JIT)
 def _saturation(X, w1, b1, w2, b2, j):
     """Fractions of hidden and output pre-activations with |z| > 4, slot j.
 
@@ -68,7 +60,100 @@ def _saturation(X, w1, b1, w2, b2, j):
     return sat_h / (n_samples * hidden), sat_o / n_samples
 
 
-@njit(**_KERNEL_OPTIONS)
+@njit(**KERNEL_JIT)
+def _nonzero_inputs(X):
+    """Per sample, the count and the indices of its non-zero inputs (at least 2 slots: the fused loops read 2)."""
+    n_samples, n_inputs = X.shape
+    count = np.zeros(n_samples, np.int64)
+    index = np.zeros((n_samples, max(2, n_inputs)), np.int64)
+    for n in range(n_samples):
+        for d in range(n_inputs):
+            if X[n, d] != 0:
+                index[n, count[n]] = d
+                count[n] += 1
+    return count, index
+
+
+@njit(**KERNEL_JIT)
+def _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2):
+    """Copy lane g's weights into tile slot j, its velocities set to `zero` (0 of the working dtype)."""
+    n_inputs, hidden = W1.shape[0], W1.shape[1]
+    for d in range(n_inputs):
+        for h in range(hidden):
+            w1[d, h, j] = W1[d, h, g]
+            vw1[d, h, j] = zero
+    for h in range(hidden):
+        b1[h, j] = B1[h, g]
+        w2[h, j] = W2[h, g]
+        vb1[h, j] = zero
+        vw2[h, j] = zero
+    b2[j] = B2[g]
+    vb2[j] = zero
+
+
+@njit(**KERNEL_JIT)
+def _retire_lane(j, g, e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds, min_loss,
+                 W1, B1, W2, B2, out_f, out_i, out_outputs):
+    """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights."""
+    n_samples, n_inputs = X.shape
+    hidden = w1.shape[1]
+    out_i[I_EPOCH_CONVERGED, g] = first[j]
+    out_i[I_CONVERGED, g] = holds[j]
+    out_i[I_EPOCHS_RUN, g] = e
+    out_i[I_DIVERGED, g] = not is_finite(loss[j])
+    out_f[F_FINAL_LOSS, g] = loss[j]
+    out_f[F_MIN_LOSS, g] = min_loss[j]
+    out_f[F_FINAL_MSE, g] = sse[j] / n_dt
+    correct = 0
+    for n in range(n_samples):
+        out_outputs[n, g] = a2[n, j]
+        correct += (a2[n, j] > 0.5) == (Y[n] > 0.5)
+    out_f[F_ACCURACY, g] = correct / n_samples
+    sh, so = _saturation(X, w1, b1, w2, b2, j)
+    out_f[F_SAT_HIDDEN_END, g] = sh
+    out_f[F_SAT_OUTPUT_END, g] = so
+    gn = float(gb2[j]) ** 2
+    for h in range(hidden):
+        gn += float(gb1[h, j]) ** 2 + float(gw2[h, j]) ** 2
+        for d in range(n_inputs):
+            gn += float(gw1[d, h, j]) ** 2
+    out_f[F_GRAD_NORM, g] = np.sqrt(gn)
+    for h in range(hidden):
+        for d in range(n_inputs):
+            W1[d, h, g] = w1[d, h, j]
+        B1[h, g] = b1[h, j]
+        W2[h, g] = w2[h, j]
+    B2[g] = b2[j]
+
+
+@njit(**KERNEL_JIT)
+def _move_params(src, dst, w1, b1, w2, b2):
+    """Compaction: the parameters (or velocities, or gradients) of tile slot src move to slot dst."""
+    for h in range(w1.shape[1]):
+        for d in range(w1.shape[0]):
+            w1[d, h, dst] = w1[d, h, src]
+        b1[h, dst] = b1[h, src]
+        w2[h, dst] = w2[h, src]
+    b2[dst] = b2[src]
+
+
+@njit(**KERNEL_JIT)
+def _move_hyper(src, dst, t_lr, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane, first, min_loss):
+    """Compaction: the hyperparameters and the running state of tile slot src move to slot dst."""
+    t_lr[dst] = t_lr[src]
+    t_eps[dst] = t_eps[src]
+    t_mom[dst] = t_mom[src]
+    t_margin[dst] = t_margin[src]
+    t_tol[dst] = t_tol[src]
+    t_bce[dst] = t_bce[src]
+    t_crit_loss[dst] = t_crit_loss[src]
+    t_early[dst] = t_early[src]
+    lane[dst] = lane[src]
+    first[dst] = first[src]
+    min_loss[dst] = min_loss[src]
+
+
+@njit(**KERNEL_JIT)
 def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                 crit_code, margin, tol, early_stop, epochs, checkpoints,
                 lo, hi, tile, out_f, out_i, out_outputs, out_ck):
@@ -76,7 +161,7 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
 
     X (N, D), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one
     float dtype. Per-lane arrays (L,): lr, bce_eps, momentum, margin, tol in
-    that dtype; loss_code (0 mse, 1 bce), crit_code (0 margin, 1 loss) int8;
+    that dtype; loss_code and crit_code int8 (indices into kernels.vocab.LOSSES, CRITERIA);
     early_stop bool. checkpoints: sorted int64 states. Outputs (float64 and
     int64, lanes last): out_f (9, L), out_i (4, L), out_outputs (N, L),
     out_ck (K, L) (pre-filled with NaN by the caller).
@@ -89,13 +174,7 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
     zero = one - one
     n_dt = one * n_samples
 
-    nz_count = np.zeros(n_samples, np.int64)
-    nz_index = np.zeros((n_samples, max(2, n_inputs)), np.int64)
-    for n in range(n_samples):
-        for d in range(n_inputs):
-            if X[n, d] != 0:
-                nz_index[n, nz_count[n]] = d
-                nz_count[n] += 1
+    nz_count, nz_index = _nonzero_inputs(X)
 
     w1 = np.empty((n_inputs, hidden, tile), dt)
     b1 = np.empty((hidden, tile), dt)
@@ -137,24 +216,14 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
         for j in range(active):
             g = t0 + j
             lane[j] = g
-            for d in range(n_inputs):
-                for h in range(hidden):
-                    w1[d, h, j] = W1[d, h, g]
-                    vw1[d, h, j] = zero
-            for h in range(hidden):
-                b1[h, j] = B1[h, g]
-                w2[h, j] = W2[h, g]
-                vb1[h, j] = zero
-                vw2[h, j] = zero
-            b2[j] = B2[g]
-            vb2[j] = zero
+            _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2)
             t_lr[j] = lr[g]
             t_eps[j] = bce_eps[g]
             t_mom[j] = momentum[g]
             t_margin[j] = margin[g]
             t_tol[j] = tol[g]
             t_bce[j] = loss_code[g] == BCE
-            t_crit_loss[j] = crit_code[g] == 1
+            t_crit_loss[j] = crit_code[g] == BY_LOSS
             t_early[j] = early_stop[g]
             has_bce |= t_bce[j]
             has_mom |= momentum[g] != 0
@@ -227,9 +296,9 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                         err = abs(a - yn)
                         sse[j] += err * err
                         maxerr[j] = err if err > maxerr[j] else maxerr[j]
-                        g = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
-                        d2[j] = g
-                        gb2[j] += g
+                        dz = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
+                        d2[j] = dz
+                        gb2[j] += dz
                 else:
                     for j in range(active):
                         a = sigmoid(z2[j] + b2[j])
@@ -237,42 +306,42 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                         err = abs(a - yn)
                         sse[j] += err * err
                         maxerr[j] = err if err > maxerr[j] else maxerr[j]
-                        g = mse_delta(a, yn, one)
-                        d2[j] = g
-                        gb2[j] += g
+                        dz = mse_delta(a, yn, one)
+                        d2[j] = dz
+                        gb2[j] += dz
                 # Backward through the hidden layer.
                 for h in range(hidden):
                     if k == 0:
                         for j in range(active):
                             a = a1[h, j]
-                            g = d2[j]
-                            gw2[h, j] += a * g
-                            gb1[h, j] += (g * w2[h, j]) * (a * (one - a))
+                            dz = d2[j]
+                            gw2[h, j] += a * dz
+                            gb1[h, j] += (dz * w2[h, j]) * (a * (one - a))
                     elif k == 1:
                         for j in range(active):
                             a = a1[h, j]
-                            g = d2[j]
-                            gw2[h, j] += a * g
-                            g1 = (g * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += g1
-                            gw1[d0, h, j] += x0 * g1
+                            dz = d2[j]
+                            gw2[h, j] += a * dz
+                            dz1 = (dz * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += dz1
+                            gw1[d0, h, j] += x0 * dz1
                     elif k == 2:
                         for j in range(active):
                             a = a1[h, j]
-                            g = d2[j]
-                            gw2[h, j] += a * g
-                            g1 = (g * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += g1
-                            gw1[d0, h, j] += x0 * g1
-                            gw1[d1, h, j] += x1 * g1
+                            dz = d2[j]
+                            gw2[h, j] += a * dz
+                            dz1 = (dz * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += dz1
+                            gw1[d0, h, j] += x0 * dz1
+                            gw1[d1, h, j] += x1 * dz1
                     else:
                         for j in range(active):
                             a = a1[h, j]
-                            g = d2[j]
-                            gw2[h, j] += a * g
-                            g1 = (g * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += g1
-                            a1[h, j] = g1
+                            dz = d2[j]
+                            gw2[h, j] += a * dz
+                            dz1 = (dz * w2[h, j]) * (a * (one - a))
+                            gb1[h, j] += dz1
+                            a1[h, j] = dz1
                         for d in range(n_inputs):
                             xd = X[n, d]
                             if xd != 0:
@@ -308,68 +377,20 @@ def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
                     out_ck[next_ck, lane[j]] = lossv[j]
                 next_ck += 1
 
-            if n_stop > 0:
+            if n_stop > 0:  # retire the lanes that stop; move the others down to the front of the tile
                 kept = 0
                 for j in range(active):
                     if stop[j]:
-                        g = lane[j]
-                        L = lossv[j]
-                        diverged = not is_finite(L)
-                        out_i[I_EPOCH_CONVERGED, g] = first[j]
-                        out_i[I_CONVERGED, g] = holds[j]
-                        out_i[I_EPOCHS_RUN, g] = e
-                        out_i[I_DIVERGED, g] = diverged
-                        out_f[F_FINAL_LOSS, g] = L
-                        out_f[F_MIN_LOSS, g] = min_loss[j]
-                        out_f[F_FINAL_MSE, g] = sse[j] / n_dt
-                        correct = 0
-                        for n in range(n_samples):
-                            out_outputs[n, g] = a2[n, j]
-                            correct += (a2[n, j] > 0.5) == (Y[n] > 0.5)
-                        out_f[F_ACCURACY, g] = correct / n_samples
-                        sh, so = _saturation(X, w1, b1, w2, b2, j)
-                        out_f[F_SAT_HIDDEN_END, g] = sh
-                        out_f[F_SAT_OUTPUT_END, g] = so
-                        gn = float(gb2[j]) ** 2
-                        for h in range(hidden):
-                            gn += float(gb1[h, j]) ** 2 + float(gw2[h, j]) ** 2
-                            for d in range(n_inputs):
-                                gn += float(gw1[d, h, j]) ** 2
-                        out_f[F_GRAD_NORM, g] = np.sqrt(gn)
-                        for h in range(hidden):
-                            for d in range(n_inputs):
-                                W1[d, h, g] = w1[d, h, j]
-                            B1[h, g] = b1[h, j]
-                            W2[h, g] = w2[h, j]
-                        B2[g] = b2[j]
-                    else:
-                        if kept != j:
-                            for h in range(hidden):
-                                for d in range(n_inputs):
-                                    w1[d, h, kept] = w1[d, h, j]
-                                    vw1[d, h, kept] = vw1[d, h, j]
-                                    gw1[d, h, kept] = gw1[d, h, j]
-                                b1[h, kept] = b1[h, j]
-                                w2[h, kept] = w2[h, j]
-                                vb1[h, kept] = vb1[h, j]
-                                vw2[h, kept] = vw2[h, j]
-                                gb1[h, kept] = gb1[h, j]
-                                gw2[h, kept] = gw2[h, j]
-                            b2[kept] = b2[j]
-                            vb2[kept] = vb2[j]
-                            gb2[kept] = gb2[j]
-                            t_lr[kept] = t_lr[j]
-                            t_eps[kept] = t_eps[j]
-                            t_mom[kept] = t_mom[j]
-                            t_margin[kept] = t_margin[j]
-                            t_tol[kept] = t_tol[j]
-                            t_bce[kept] = t_bce[j]
-                            t_crit_loss[kept] = t_crit_loss[j]
-                            t_early[kept] = t_early[j]
-                            lane[kept] = lane[j]
-                            first[kept] = first[j]
-                            min_loss[kept] = min_loss[j]
-                        kept += 1
+                        _retire_lane(j, lane[j], e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, lossv, sse,
+                                     first, holds, min_loss, W1, B1, W2, B2, out_f, out_i, out_outputs)
+                        continue
+                    if kept != j:
+                        _move_params(j, kept, w1, b1, w2, b2)
+                        _move_params(j, kept, vw1, vb1, vw2, vb2)
+                        _move_params(j, kept, gw1, gb1, gw2, gb2)
+                        _move_hyper(j, kept, t_lr, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane,
+                                    first, min_loss)
+                    kept += 1
                 active = kept
                 if active == 0:
                     break

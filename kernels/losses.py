@@ -11,22 +11,22 @@ a(1 - a).
 import numpy as np
 from numba import njit
 
-MSE, BCE = 0, 1
+from kernels.vocab import JIT
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def mse_delta(a, y, one):
     """(a - y) a(1 - a): the notebooks' MSE gradient, summed over samples, no 1/N."""
     return (a - y) * (a * (one - a))
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def bce_delta(a, y, eps, one):
     """(-(y / (a + eps)) + (1 - y) / (1 - a + eps)) a(1 - a); a - y when eps = 0."""
     return (-(y / (a + eps)) + (one - y) / (one - a + eps)) * (a * (one - a))
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def bce_term(a, y, eps, one):
     """y log(a + eps) + (1 - y) log(1 - a + eps); the loss is minus their mean."""
     return y * np.log(a + eps) + (one - y) * np.log(one - a + eps)

@@ -2,7 +2,7 @@
 write it. No tricks: this is the ground truth the Numba kernels are tested
 against, and it is tested against the notebooks' printed numbers.
 
-Conventions (DESIGN.md, "Math conventions"):
+Conventions (docs/parameters.md, "Conventions"):
 
 * sigmoid everywhere, its derivative from the activation, a(1 - a);
 * MSE: output delta (a - y) a(1 - a), summed over samples; loss mean((y - a)^2);
@@ -29,7 +29,7 @@ computed but not applied and gives `grad_norm`. Statistics:
 """
 import numpy as np
 
-SATURATION_Z = 4.0
+from kernels.vocab import SATURATION_Z
 
 
 def sigmoid(x):

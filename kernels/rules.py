@@ -9,16 +9,17 @@ rule changed here changes on both. Definitions are those of
 """
 from numba import njit
 
-SATURATION_Z = 4.0
+from kernels.vocab import JIT, SATURATION_Z
 
 
-@njit(error_model="numpy", cache=True)
+
+@njit(**JIT)
 def is_finite(x):
     """x is neither inf nor NaN (x - x is NaN for both)."""
     return (x - x) == 0
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def criterion_holds(loss, max_err, by_loss, tol, margin):
     """The convergence criterion of a state: 'loss' (by_loss) loss <= tol, else
     'margin': every output strictly within margin of its target (max_err < margin).
@@ -27,13 +28,13 @@ def criterion_holds(loss, max_err, by_loss, tol, margin):
     return ok and is_finite(loss)
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def stops(finite, holds, early_stop, e, epochs):
     """Training ends at state e: diverged, converged with early stop, or the last state."""
     return (not finite) or (holds and early_stop) or e == epochs
 
 
-@njit(error_model="numpy", cache=True)
+@njit(**JIT)
 def saturated(z):
     """A pre-activation counts as saturated when |z| > 4 (sigmoid' < 0.018)."""
     return abs(z) > SATURATION_Z

@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from sweep import __version__
+from sweep.backends import NAMES as BACKENDS
 from sweep.errors import SweepError, SweepWarning
 
 PROG = "sweep"
@@ -81,7 +82,7 @@ def add_run(subparsers):
     _add_grid_and_out(p)
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
-    p.add_argument("--backend", choices=("threads", "processes", "dask", "cuda"), default="threads",
+    p.add_argument("--backend", choices=BACKENDS, default="threads",
                    help="threads over the GIL-free kernels (default), worker processes, the workers of a "
                         "Dask cluster (--scheduler), or this machine's NVIDIA GPU (needs numba-cuda)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -1,7 +1,7 @@
 """Collect: a chunk's kernel statistics, beside its runs' parameters, as an Arrow table.
 
 One row per run. The statistics columns and their meaning are listed in
-`STAT_COLUMNS` (the README's schema table is generated from it).
+`STAT_COLUMNS` (docs/results.md's column table is generated from it by sweep.doctables).
 """
 import numpy as np
 import pandas as pd

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.vocab import MAX_INPUTS, MAX_SAMPLES
 from sweep.errors import GridError
 from sweep.params import BUILTIN_DATASETS, describe, is_number, suggest, to_float
 
-MAX_SAMPLES = 64
-MAX_INPUTS = 8
 DATASET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 INLINE_KEYS = ("inputs", "targets")
 

@@ -16,6 +16,15 @@ def user_checkpoints(spec, epochs):
     return checkpoint_epochs(epochs, int(spec))
 
 
+def lane_hyperparameters(runs):
+    """The kernels' per-lane hyperparameter arguments from a runs table: one array per parameter, in lane
+    order (the kernels are compiled per argument type, so every caller passes the same types)."""
+    return dict(lr=runs["lr"].to_numpy(float), loss=runs["loss"].to_numpy(str),
+                bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
+                criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
+                tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool))
+
+
 def _trainer(device):
     if device == "cuda":
         from kernels.cuda import train_cuda
@@ -42,14 +51,8 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
     ck = user_checkpoints(first["checkpoints"], epochs)
     at_90 = int(0.9 * epochs)
     start = time.perf_counter()
-    result = _trainer(device)(
-        X, Y, W1, b1, W2, b2, epochs,
-        lr=runs["lr"].to_numpy(float), loss=runs["loss"].to_numpy(str),
-        bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
-        criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
-        tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool),
-        checkpoints=np.append(ck, at_90), threads=threads,
-    )
+    result = _trainer(device)(X, Y, W1, b1, W2, b2, epochs, **lane_hyperparameters(runs),
+                              checkpoints=np.append(ck, at_90), threads=threads)
     seconds = time.perf_counter() - start
 
     weights = None

@@ -1,7 +1,7 @@
 """The run parameters: name, type, default, allowed values, documentation.
 
 This table is the single source of truth for defaults, validation and the
-README's parameter reference (`markdown_table()` renders it). Parameter
+parameter reference in docs/parameters.md (`markdown_table()` renders it; tests/test_docs.py checks it). Parameter
 names are also the Parquet column names of the results.
 
 `Param.check(value)` validates one TOML value and returns its canonical
@@ -18,15 +18,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from kernels.vocab import CRITERIA, DTYPES, INIT_SCHEMES as INITS, LOSSES, MAX_HIDDEN
 from sweep.errors import GridError
 
 BUILTIN_DATASETS = ("xor", "and", "or", "nand", "xnor", "parity3")
-LOSSES = ("mse", "bce")
-INITS = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
-DTYPES = ("float64", "float32")
-CRITERIA = ("margin", "loss")
 
-MAX_HIDDEN = 64
 MAX_EPOCHS = 1_000_000_000
 MAX_SEED = 2**32 - 1  # np.random.RandomState (the numpy-legacy schemes) takes seeds below 2**32
 MAX_CHECKPOINTS = 1000
@@ -285,7 +281,7 @@ ALIASES = {alias: p.name for p in PARAMS + SETTINGS for alias in p.aliases}
 
 
 def markdown_table(rows=PARAMS):
-    """The parameter reference as a Markdown table (for the README)."""
+    """The parameter reference as a Markdown table (docs/parameters.md, via sweep.doctables)."""
     def default(p):
         if p.default is None:
             return "(required)"

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
+
 SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints")
-# Lanes a kernel thread trains together (kernels.batch tiles): fewer lanes than this per worker leave workers idle.
-TILE_LANES = {"float64": 64, "float32": 128}
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +140,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     Raises ImportError when the kernels cannot be imported.
     """
     from kernels import train
+    from sweep.execute import lane_hyperparameters
     from kernels.init import initial_weights, stack_lanes
     from sweep.datasets import dataset_arrays
 
@@ -168,13 +169,9 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
         np_dtype = np.dtype(dtype)
         nets = [initial_weights(r.init, int(r.seed), X.shape[1], hidden, init_scale=float(r.init_scale),
                                 bias_init=float(r.bias_init), dtype=np_dtype) for r in sample.itertuples()]
-        # Per-lane arrays for every hyperparameter, as `sweep run` passes them (the kernel is
-        # compiled per argument type); early_stop off: the cost of every epoch is measured.
-        hyper = dict(lr=sample["lr"].to_numpy(float), loss=sample["loss"].to_numpy(str),
-                     bce_eps=sample["bce_eps"].to_numpy(float), momentum=sample["momentum"].to_numpy(float),
-                     criterion=sample["criterion"].to_numpy(str), margin=sample["margin"].to_numpy(float),
-                     tol=sample["tol"].to_numpy(float), early_stop=np.zeros(n_lanes, dtype=bool),
-                     checkpoints=10, threads=1)
+        # The hyperparameters as `sweep run` passes them; early_stop off: the cost of every epoch is measured.
+        hyper = dict(lane_hyperparameters(sample), early_stop=np.zeros(n_lanes, dtype=bool), checkpoints=10,
+                     threads=1)
         # Warm-up: the same call for 2 epochs compiles the kernel (or loads it from the cache).
         train(X, Y, *stack_lanes(nets), 2, **hyper)
         n_epochs = max(1, min(epochs, chunk.epochs))
@@ -304,10 +301,6 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
         table = head.to_string(index=False, float_format=lambda x: f"{x:.10g}")
         lines.extend("  " + line for line in table.splitlines())
     return "\n".join(lines) + "\n"
-
-
-def network_epochs(chunks):
-    return sum(c.network_epochs for c in chunks)
 
 
 def chunk_cost(datasets):

@@ -32,10 +32,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from kernels.vocab import LOSS_LABELS
 from sweep.errors import SweepError
+from sweep.params import NAMES as PARAMETER_NAMES
 
 MISSING_MPL = "plotting needs matplotlib: pip install 'sweep[plot]' (or pip install matplotlib)"
-LOSS_NAMES = {"mse": "MSE", "bce": "cross-entropy (BCE)"}
+LOSS_NAMES = LOSS_LABELS
 AXES = ("loss", "lr", "init_scale")
 FEW = 10                 # epochs heatmap: a cell whose median is of fewer converged runs shows "n=..."
 ZERO_AT = 0.5            # where epoch 0 is drawn on the log x-axis of the loss curves
@@ -198,9 +200,8 @@ def _axis_label(name, values):
 def _pooled(df):
     """Parameters besides loss, lr, init_scale and seed that vary in the sweep."""
     skip = set(AXES) | {"seed", "run_id"}
-    params = ["dataset", "hidden", "epochs", "bce_eps", "momentum", "init", "bias_init", "dtype", "criterion",
-              "margin", "tol", "early_stop", "checkpoints"]
-    return [p for p in params if p in df and p not in skip and df[p].nunique(dropna=False) > 1]
+    return [p for p in PARAMETER_NAMES if p in df and p not in skip and p != "save_weights"
+            and df[p].nunique(dropna=False) > 1]
 
 
 def _runs_per_cell(df):

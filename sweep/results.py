@@ -4,12 +4,12 @@ import warnings
 import pandas as pd
 import pyarrow as pa
 
+from kernels.vocab import CRITERIA, DTYPES, LOSSES
 from sweep import store
 from sweep.collect import OUTCOMES
 from sweep.errors import SweepError, SweepWarning
 
-CATEGORICAL = {"loss": ["mse", "bce"], "outcome": list(OUTCOMES), "criterion": ["margin", "loss"],
-               "dtype": ["float64", "float32"]}
+CATEGORICAL = {"loss": list(LOSSES), "outcome": list(OUTCOMES), "criterion": list(CRITERIA), "dtype": list(DTYPES)}
 LIST_PARAMETERS = ("checkpoints",)  # parameters whose value may be a list: tuples in the DataFrame
 
 

@@ -74,8 +74,11 @@ class Summary:
         return f"{head}\nsweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)"
 
 
+ROW_VERSIONS = ("sweep", "numba", "numpy")  # the versions a row's numbers depend on
+
+
 def versions():
-    """The versions that decide a run's rows."""
+    """The versions of what wrote a sweep (kept in its manifest)."""
     import numba
     import pandas
 

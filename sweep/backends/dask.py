@@ -49,12 +49,10 @@ def _client(scheduler):
 
 
 def _worker_versions():
-    import numba
-    import numpy
+    """The versions a row depends on (of `sweep.runner.versions`), here or on a worker."""
+    from sweep.runner import ROW_VERSIONS, versions
 
-    import sweep
-
-    return {"sweep": sweep.__version__, "numba": numba.__version__, "numpy": numpy.__version__}
+    return {name: version for name, version in versions().items() if name in ROW_VERSIONS}
 
 
 def _check_workers(client):

@@ -1,0 +1,44 @@
+"""The vocabulary every part of sweep shares, in one place.
+
+The names a run's parameters take (a name's index is the code the kernels
+use), the limits on shapes, the lanes of a kernel tile, the layout of the
+statistics the kernels return, and the options every Numba function is
+compiled with. `sweep.params`, the kernels, the reference and the GPU kernel
+import these; adding a loss or a criterion touches this module, the kernels
+and the reference, and nothing that merely lists names.
+
+Numba compiles the constants below into the cached kernels: a change to a
+layout here comes with a change to the kernels (which recompiles them).
+"""
+LOSSES = ("mse", "bce")
+MSE, BCE = range(len(LOSSES))
+LOSS_LABELS = {"mse": "MSE", "bce": "cross-entropy (BCE)"}
+
+CRITERIA = ("margin", "loss")
+BY_MARGIN, BY_LOSS = range(len(CRITERIA))
+
+INIT_SCHEMES = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
+DTYPES = ("float64", "float32")
+
+MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 64, 8, 64
+
+# Lanes a kernel thread trains together: 8 SIMD vectors of the widest (AVX-512) registers.
+TILE_LANES = {"float64": 64, "float32": 128}
+
+# A pre-activation counts as saturated beyond this |z| (sigmoid'(4) is 0.018).
+SATURATION_Z = 4.0
+
+# The statistics a kernel returns per lane: rows of its float and integer output arrays.
+FLOAT_STATS = ("final_loss", "min_loss", "final_mse", "accuracy", "sat_hidden_start", "sat_output_start",
+               "sat_hidden_end", "sat_output_end", "grad_norm")
+INT_STATS = ("epoch_converged", "converged", "epochs_run", "diverged")
+BOOL_STATS = ("converged", "diverged")  # integer rows that are flags
+(F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY, F_SAT_HIDDEN_START, F_SAT_OUTPUT_START, F_SAT_HIDDEN_END,
+ F_SAT_OUTPUT_END, F_GRAD_NORM) = range(len(FLOAT_STATS))
+I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED = range(len(INT_STATS))
+N_FLOAT_STATS, N_INT_STATS = len(FLOAT_STATS), len(INT_STATS)
+
+# Numba options: every @njit function (IEEE semantics: no fastmath, so rows do not depend on the CPU),
+# and the kernels that run in threads (released GIL).
+JIT = dict(error_model="numpy", cache=True)
+KERNEL_JIT = dict(JIT, nogil=True)
