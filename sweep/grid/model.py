@@ -1,0 +1,99 @@
+"""The validated grid: what `sweep.grid.parse` builds and `sweep.grid.runs` expands.
+
+Values held here are canonical (`sweep.params.Param.check`); an explicit
+checkpoint list is a tuple, so that every value is hashable.
+"""
+import math
+from dataclasses import dataclass, field
+
+from sweep.params import PARAM
+
+
+@dataclass
+class Axis:
+    """One axis of a product: one parameter, or a zip group of several."""
+
+    names: tuple  # parameter names
+    values: list  # one tuple of canonical values per point, aligned with names
+    path: str  # where it was written: "grid.lr", "zip[0]", "extra[1].seed"
+
+    @property
+    def size(self):
+        return len(self.values)
+
+
+@dataclass
+class Block:
+    """A product of axes over fixed values: the grid itself, or one [[extra]]."""
+
+    fixed: dict  # name -> canonical value, every parameter that is not an axis
+    axes: list
+    path: str  # "grid" or "extra[i]"
+
+    @property
+    def size(self):
+        return math.prod(a.size for a in self.axes)
+
+
+@dataclass
+class Exclude:
+    match: dict  # name -> list of canonical values (any of)
+    path: str
+
+
+@dataclass
+class Grid:
+    """A validated grid file. `expand(grid)` gives its runs table."""
+
+    file: str
+    name: str
+    description: str
+    max_runs: int
+    chunk_size: int
+    main: Block
+    extras: list
+    excludes: list
+    datasets: dict  # name -> sweep.datasets.Dataset, every dataset the runs may use
+    explicit: dict = field(default_factory=dict)  # fixed parameters written in the file (name -> value)
+
+    @property
+    def axes(self):
+        return self.main.axes
+
+    @property
+    def fixed(self):
+        return self.main.fixed
+
+    @property
+    def n_points(self):
+        """Runs before excludes are applied."""
+        return self.main.size + sum(b.size for b in self.extras)
+
+    @property
+    def resolved(self):
+        """The grid as plain JSON data (for the results manifest)."""
+        out = {"name": self.name, "description": self.description, "chunk_size": self.chunk_size}
+        for name in PARAM:
+            out[name] = _jsonable(self.main.fixed[name]) if name in self.main.fixed else None
+        for axis in self.main.axes:
+            for k, name in enumerate(axis.names):
+                out[name] = {"axis" if len(axis.names) == 1 else "zip": [_jsonable(v[k]) for v in axis.values]}
+        out["extra"] = [_block_json(b, self.main) for b in self.extras]
+        out["exclude"] = [{k: [_jsonable(v) for v in vs] for k, vs in e.match.items()} for e in self.excludes]
+        out["datasets"] = {name: {"inputs": d.X.tolist(), "targets": d.Y.tolist(), "sha256": d.digest}
+                           for name, d in sorted(self.datasets.items()) if not d.builtin}
+        return out
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _block_json(block, main):
+    out = {k: _jsonable(v) for k, v in block.fixed.items() if main.fixed.get(k, object()) != v}
+    for axis in block.axes:
+        if any(axis is a for a in main.axes):
+            continue
+        for k, name in enumerate(axis.names):
+            out[name] = {"axis" if len(axis.names) == 1 else "zip": [_jsonable(v[k]) for v in axis.values]}
+    return out

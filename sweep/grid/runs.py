@@ -1,0 +1,154 @@
+"""The runs table: `expand(grid)`, one row per run.
+
+`expand` returns one row per run: ``run_id`` (`sweep.grid.ids`) then every
+parameter (the Parquet column names), runs in the order of the grid file
+(axes as they appear under ``[grid]``, then each ``[[zip]]``, the last one
+fastest), extras appended, excludes removed. Two identical runs are an error.
+
+The table is built as vocabulary and codes: each parameter's distinct
+values once, and per run an index into them, so that a million runs cost
+a few array operations per parameter.
+"""
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sweep.errors import GridError
+from sweep.grid.errors import describe_point, in_file
+from sweep.grid.ids import run_ids
+from sweep.params import PARAM
+
+FLOAT_MATCH_RTOL = 1e-9
+
+
+def expand(grid):
+    """The runs table of a grid: a DataFrame, one row per run (see the module docstring).
+
+    GridError if two runs are identical, an exclude matches nothing, every
+    run is excluded, or an explicit checkpoint lies beyond a run's epochs.
+    """
+    with in_file(grid.file):
+        return _expand(grid)
+
+
+def _expand(grid):
+    blocks = [grid.main] + list(grid.extras)
+    vocab = {name: {} for name in PARAM}
+    parts = [_block_codes(b, vocab) for b in blocks]
+    codes = {name: np.concatenate([p[name] for p in parts]) for name in PARAM}
+    source = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
+    values = {name: list(vocab[name]) for name in PARAM}
+    n = source.size
+
+    keep = np.ones(n, dtype=bool)
+    for exc in grid.excludes:
+        hit = np.ones(n, dtype=bool)
+        for name, wanted in exc.match.items():
+            table = np.array([any(_matches(v, w) for w in wanted) for v in values[name]], dtype=bool)
+            hit &= table[codes[name]]
+        if not hit.any():
+            raise GridError("matches no run; check its values against the grid (numbers match to 9 significant "
+                            "digits; `sweep plan` prints the values)", key=exc.path)
+        keep &= ~hit
+    if not keep.any():
+        raise GridError("every run is excluded by [[exclude]]; nothing to run")
+    if not keep.all():
+        codes = {name: c[keep] for name, c in codes.items()}
+        source = source[keep]
+
+    _check_checkpoints_within_epochs(values, codes, source, blocks)
+    _check_data_fits_dtype(grid, values, codes)
+
+    ids = run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()})
+    if len(set(ids)) != len(ids):
+        _duplicate_error(ids, source, blocks, values, codes)
+    columns = {"run_id": pd.array(pa.array(ids, pa.large_string()), dtype="str")}
+    for name in PARAM:
+        columns[name] = _value_column(name, values[name], codes[name])
+    return pd.DataFrame(columns)
+
+
+def _block_codes(block, vocab):
+    """{name: int array of vocabulary indices} for every run of a block, last axis fastest."""
+    n = block.size
+    codes = {}
+    for name, value in block.fixed.items():
+        codes[name] = np.full(n, vocab[name].setdefault(value, len(vocab[name])), dtype=np.int64)
+    stride = n
+    for axis in block.axes:
+        stride //= axis.size
+        index = (np.arange(n, dtype=np.int64) // stride) % axis.size
+        for k, name in enumerate(axis.names):
+            table = np.array([vocab[name].setdefault(v[k], len(vocab[name])) for v in axis.values], dtype=np.int64)
+            codes[name] = table[index]
+    return codes
+
+
+def _matches(value, wanted):
+    if isinstance(value, float) and isinstance(wanted, float):
+        return math.isclose(value, wanted, rel_tol=FLOAT_MATCH_RTOL, abs_tol=0.0)
+    return type(value) is type(wanted) and value == wanted
+
+
+def _check_checkpoints_within_epochs(values, codes, source, blocks):
+    lists = values["checkpoints"]
+    if not lists or not isinstance(lists[0], tuple):
+        return
+    last = np.array([max(v) if v else 0 for v in lists], dtype=np.int64)[codes["checkpoints"]]
+    epochs = np.array(values["epochs"], dtype=np.int64)[codes["epochs"]]
+    bad = np.flatnonzero(last > epochs)
+    if bad.size:
+        i = bad[0]
+        ck = list(values["checkpoints"][codes["checkpoints"][i]])
+        raise GridError(f"checkpoints: {ck} goes beyond epochs = {epochs[i]} (runs of {blocks[source[i]].path}); "
+                        f"checkpoint epochs must lie in [0, epochs]")
+
+
+def _check_data_fits_dtype(grid, values, codes):
+    """Every value of a data set used in float32 runs must be a finite float32 (1e39 is not)."""
+    pairs = set(zip(codes["dataset"].tolist(), codes["dtype"].tolist()))
+    for d, t in sorted(pairs):
+        name, dtype = values["dataset"][d], values["dtype"][t]
+        if dtype == "float64":
+            continue
+        limit = float(np.finfo(dtype).max)
+        for key, array in (("inputs", grid.datasets[name].X), ("targets", grid.datasets[name].Y)):
+            big = np.argwhere(~(np.abs(array) <= limit))
+            if big.size:
+                where = "".join(f"[{i}]" for i in big[0])
+                raise GridError(f"{array[tuple(big[0])]:g} does not fit in {dtype} (at most {limit:.4g} in size), and "
+                                f"runs with dtype = \"{dtype}\" use this data set", key=f"datasets.{name}.{key}{where}")
+
+
+def _duplicate_error(ids, source, blocks, values, codes):
+    first = {}
+    for i, run in enumerate(ids):
+        if run in first:
+            pair = [first[run], i]
+            break
+        first[run] = i
+    varying = [n for n in PARAM if len(values[n]) > 1] or list(PARAM)
+    params = {n: values[n][codes[n][pair[0]]] for n in varying}
+    where = [blocks[b].path for b in sorted({int(source[r]) for r in pair})]
+    where_text = " and ".join(where) if len(where) > 1 else f"twice in {where[0]}"
+    raise GridError(f"duplicate run ({describe_point(params)}) from {where_text}; "
+                    f"every run must differ (remove it from an [[extra]] or [[exclude]] it)")
+
+
+def _value_column(name, values, codes):
+    kind = PARAM[name].kind
+    if kind == "float":
+        return np.array(values, dtype=np.float64)[codes]
+    if kind == "int":
+        return np.array(values, dtype=np.int64)[codes]
+    if kind == "bool":
+        return np.array(values, dtype=bool)[codes]
+    if kind == "checkpoints" and all(isinstance(v, int) for v in values):
+        return np.array(values, dtype=np.int64)[codes]
+    if kind in ("choice", "dataset"):
+        return pd.array(pa.array(values, pa.large_string()).take(pa.array(codes)), dtype="str")
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table[codes]
