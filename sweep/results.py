@@ -1,5 +1,7 @@
 """`sweep.load`: a results directory as a tidy pandas DataFrame, and `select` (`--where`)."""
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
@@ -34,26 +36,27 @@ def read_table(path, columns=None):
         columns = list(columns)
     read_columns = None if columns is None else list(dict.fromkeys(["run_id", *columns]))
     parts = store.list_parts(layout)
-    tables, problems, absent = [], [], 0
-    for cid, n in chunks.items():
-        part = parts.get(cid)
-        if part is None:
-            absent += n
-            continue
+    present = [(cid, n, parts[cid]) for cid, n in chunks.items() if cid in parts]
+    absent = sum(n for cid, n in chunks.items() if cid not in parts)
+
+    def read(item):  # (table or None, problem or None); pyarrow releases the GIL, so parts are read in threads
+        cid, n, part = item
         problem = store.check_part(part, chunk_id=cid, n_runs=n, grid_hash=manifest.get("grid_hash"),
                                    schema=schema, full=False)
-        if problem is None:
-            try:
-                table = store.read_part(part, read_columns)
-            except store.READ_ERRORS as exc:
-                problem = f"damaged ({store.reason(exc)})"
-            else:
-                if chunk_id_of(table.column("run_id").to_pylist()) != cid:
-                    problem = "its run_ids are not those of its chunk (duplicated or missing runs)"
         if problem is not None:
-            problems.append(f"{part.name} {problem}")
-            continue
-        tables.append(table if columns is None or "run_id" in columns else table.drop_columns(["run_id"]))
+            return None, problem
+        try:
+            table = store.read_part(part, read_columns)
+        except store.READ_ERRORS as exc:
+            return None, f"damaged ({store.reason(exc)})"
+        if chunk_id_of(table.column("run_id").to_pylist()) != cid:
+            return None, "its run_ids are not those of its chunk (duplicated or missing runs)"
+        return (table if columns is None or "run_id" in columns else table.drop_columns(["run_id"])), None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(read, present))
+    tables = [table for table, _ in results if table is not None]
+    problems = [f"{part.name} {problem}" for (_, _, part), (_, problem) in zip(present, results) if problem]
     for text in problems:
         warnings.warn(f"{layout.data}: left out {text}; `sweep run` moves it aside and trains its runs again",
                       SweepWarning, stacklevel=3)
