@@ -1,13 +1,29 @@
 """sweep: train thousands of tiny sigmoid networks over a grid of hyperparameters.
 
+From Python (a notebook, a script)::
+
+    import sweep
+    df = sweep.run("grid.toml", epochs=2000, lr=[0.1, 1.0])   # train what is missing; the rows
+    sweep.summarize(df, by=["loss", "lr"])                     # per group: rates, epochs
+    fig = sweep.plot(df)                                       # a matplotlib Figure
+    sweep.status(df.attrs["path"])                             # parts and runs done
+
+``run(grid, **overrides)`` trains a grid file or a dict of the same
+structure, with parameters or settings overridden (as ``sweep run --set``),
+and returns its rows; ``load(results_dir)`` reads a sweep's results as a
+tidy DataFrame; ``summarize``, ``plot`` and ``status`` describe them.
 ``load_grid(path)`` reads and validates a grid file, ``expand(grid)`` gives
-its runs table (one pandas row per run); ``load(results_dir)`` reads a
-sweep's results as a tidy DataFrame. Importing the package is cheap: NumPy,
-pandas and Numba are imported only when these are first used.
+its runs table (one pandas row per run). Importing the package is cheap:
+NumPy, pandas and Numba are imported only when these are first used.
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_grid", "expand", "load", "summarize"]
+__all__ = ["__version__", "run", "load", "summarize", "plot", "status", "load_grid", "expand"]
+
+# `sweep.status` is the function, not the module sweep/status.py: the module is imported first (it is
+# cheap), so that importing it later cannot rebind the name.
+from sweep import status as _status_module  # noqa: E402,F401
+from sweep.api import plot, run, status  # noqa: E402
 
 
 def __getattr__(name):

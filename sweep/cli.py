@@ -10,6 +10,7 @@ Exit status: 0 success; 2 a usage or input error (one line on stderr,
 """
 import argparse
 import os
+import shlex
 import sys
 import warnings
 
@@ -29,6 +30,7 @@ def add_plan(subparsers):
                     "wall time on this machine (from a short timed kernel run) and the first runs. "
                     "Writes nothing.")
     p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
+    _add_set(p)
     p.add_argument("--rows", type=_non_negative_int, default=5, metavar="N",
                    help="how many runs to show (default 5)")
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
@@ -43,9 +45,11 @@ def add_plan(subparsers):
 
 def cmd_plan(args):
     from sweep.grid import expand, load_grid
+    from sweep.grid.overrides import from_sets
     from sweep.plan import calibrate, plan_chunks, report
 
-    grid = load_grid(args.grid)
+    overrides = from_sets(args.sets)
+    grid = load_grid(args.grid, overrides) if overrides else load_grid(args.grid)
     runs = expand(grid)
     chunks = plan_chunks(runs, grid.chunk_size)
     estimate, note = None, None
@@ -80,6 +84,7 @@ def add_run(subparsers):
                     "part per chunk plus a manifest. Re-running the same command resumes; a grid that "
                     "changed is refused unless --overwrite.")
     _add_grid_and_out(p)
+    _add_set(p)
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
                    help="chunks trained at once (default: the CPU count, %d here)" % (os.cpu_count() or 1))
     p.add_argument("--backend", choices=BACKENDS, default="threads",
@@ -97,18 +102,20 @@ def add_run(subparsers):
 
 
 def cmd_run(args):
+    from sweep.grid.overrides import from_sets
     from sweep.runner import run
     from sweep.shard import parse_shard, shard_from_env
 
+    overrides = from_sets(args.sets)
     shard = parse_shard(args.shard) if args.shard is not None else shard_from_env()
     if args.scheduler and args.backend != "dask":
         raise SweepError(f"--scheduler is for --backend dask (got --backend {args.backend})")
     try:
         summary = run(args.grid, args.out, jobs=args.jobs, backend=args.backend, quiet=args.quiet,
-                      overwrite=args.overwrite, shard=shard, scheduler=args.scheduler)
+                      overwrite=args.overwrite, shard=shard, scheduler=args.scheduler, overrides=overrides)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; every part written so far is kept. Run the same command again to "
-              f"resume: python -m sweep run {' '.join(_resume_args(args))}",
+              f"resume: python -m sweep run {' '.join(map(shlex.quote, _resume_args(args)))}",
               file=sys.stderr, flush=True)
         return 130
     if not args.quiet:
@@ -118,6 +125,8 @@ def cmd_run(args):
 
 def _resume_args(args):
     out = [args.grid]
+    for text in args.sets:
+        out += ["--set", text]
     if args.out != "results":
         out += ["--out", args.out]
     if args.shard:
@@ -139,6 +148,7 @@ def add_status(subparsers):
                     "Exit 0 when complete, 1 when runs are missing.")
     p.add_argument("target", metavar="RESULTS_DIR|GRID", help="results/<name> or the grid file")
     p.add_argument("-o", "--out", default="results", metavar="DIR", help="results root for a grid file")
+    _add_set(p, "with a grid file: the overrides it was run with (so that it finds the same results)")
     p.add_argument("--verify", action="store_true",
                    help="read every part in full: each page against its checksum, its run ids against its "
                         "chunk (a resumed sweep does the same); reads only, moves nothing")
@@ -146,9 +156,10 @@ def add_status(subparsers):
 
 
 def cmd_status(args):
+    from sweep.grid.overrides import from_sets
     from sweep.status import status
 
-    lines, complete = status(args.target, args.out, verify=args.verify)
+    lines, complete = status(args.target, args.out, verify=args.verify, overrides=from_sets(args.sets))
     print("\n".join(lines))
     return 0 if complete else 1
 
@@ -313,6 +324,14 @@ def _add_grid_and_out(p):
     p.add_argument("grid", metavar="GRID", help="grid file (TOML)")
     p.add_argument("-o", "--out", default="results", metavar="DIR",
                    help="results root; the sweep goes to DIR/<name>/ (default: results)")
+
+
+def _add_set(p, help=None):
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help=help or "override a run parameter or a setting of GRID (repeatable), VALUE in TOML syntax: "
+                                "one value fixes it, a list or a generator table makes it an axis, wherever GRID "
+                                "had it; e.g. --set epochs=2000 --set 'lr=[0.1, 1.0]' --set name=quick "
+                                "--set 'seed={range=[0, 10]}'")
 
 
 def _add_where(p):

@@ -423,5 +423,7 @@ def plot_sweep(df, name, out_path, lr=None, curves=True, dpi=200):
     if curves:
         plot_loss_curves(df, axes=subfigs[2].subplots(1, n, squeeze=False), lr=lr)
     fig.suptitle(title, fontsize=12)
+    if out_path is None:  # sweep.plot: the Figure itself, unwritten
+        return fig
     fig.savefig(out_path, dpi=dpi)
     return out_path

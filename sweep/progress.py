@@ -1,4 +1,4 @@
-"""Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise."""
+"""Progress of a sweep: a tqdm bar on a terminal, a notebook bar in Jupyter, plain periodic lines otherwise."""
 import os
 import sys
 import time
@@ -21,16 +21,42 @@ def _terminal_columns(stream):
         return 0
 
 
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (whose stderr is no terminal, but shows a notebook bar)."""
+    ipython = sys.modules.get("IPython")  # never imported here: a kernel has imported it already
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:  # an IPython too old or too odd to tell: no notebook bar
+        return False
+
+
+def _notebook_bar(**options):
+    """tqdm's notebook bar (an ipywidgets widget); its plain bar where ipywidgets is missing (as tqdm.auto)."""
+    try:
+        from tqdm.notebook import tqdm
+
+        return tqdm(**options)
+    except ImportError:
+        from tqdm import tqdm
+
+        return tqdm(**options)
+
+
 class Progress:
     """Counts runs and network-epochs done; shows rates and an ETA.
 
-    On a terminal: a tqdm bar. Elsewhere (logs, CI, SLURM): one line every
+    On a terminal: a tqdm bar. In a Jupyter notebook (writing to its stderr):
+    tqdm's notebook bar. Elsewhere (logs, CI, SLURM): one line every
     `interval` seconds and a last one at the end. Nothing when quiet.
     """
 
     def __init__(self, total_runs, total_net_epochs, *, done_runs=0, quiet=False, stream=None, interval=10.0,
-                 label="sweep"):
-        """total_net_epochs: the work still to do; done_runs: runs already done (a resumed sweep)."""
+                 label="sweep", notebook=None):
+        """total_net_epochs: the work still to do; done_runs: runs already done (a resumed sweep);
+        notebook: show a notebook bar (default: in a Jupyter kernel, when writing to its stderr)."""
         self.stream = stream or sys.stderr
         self.total_runs = total_runs
         self.total_net_epochs = total_net_epochs
@@ -44,11 +70,16 @@ class Progress:
         self._last_line = self.start
         self._bar = None
         self.quiet = quiet
-        if not quiet and _terminal_columns(self.stream) > 0:
+        if quiet:
+            return
+        options = dict(total=total_runs, initial=done_runs, unit="run", file=self.stream, dynamic_ncols=True,
+                       smoothing=0.05, desc=label)
+        if _terminal_columns(self.stream) > 0:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_runs, initial=done_runs, unit="run", file=self.stream,
-                             dynamic_ncols=True, smoothing=0.05, desc=label)
+            self._bar = tqdm(**options)
+        elif notebook or (notebook is None and self.stream is sys.stderr and in_notebook()):
+            self._bar = _notebook_bar(**options)
 
     @property
     def elapsed(self):

@@ -10,6 +10,7 @@ chunk's part the moment its rows arrive.
 import hashlib
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,19 +103,29 @@ def params_schema(runs):
     return pa.Schema.from_pandas(runs.iloc[:1].reset_index(drop=True), preserve_index=False)
 
 
-def prepare(grid_path, out_root="results"):
-    """Load and expand the grid: its runs, chunks, manifest and schema. Reads and writes no results."""
+def grid_label(grid):
+    """How a grid source is named in the manifest: its file, or <dict>."""
+    from sweep.grid.parse import DICT_FILE
+
+    return DICT_FILE if isinstance(grid, Mapping) else str(grid)
+
+
+def prepare(grid_path, out_root="results", overrides=None):
+    """Load and expand the grid (a grid file, or a dict of the same structure; with `overrides`, a list of
+    `sweep.grid.overrides.Override`, applied): its runs, chunks, manifest and schema. Reads and writes no
+    results."""
     from sweep.collect import result_schema
-    from sweep.grid import expand, load_grid
+    from sweep.grid import expand
+    from sweep.grid.parse import read_grid
     from sweep.plan import plan_chunks
 
-    grid = load_grid(grid_path)
+    grid = read_grid(grid_path, overrides)
     runs = expand(grid)
     chunks = plan_chunks(runs, grid.chunk_size)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "name": grid.name,
-        "grid_file": str(grid_path),
+        "grid_file": grid_label(grid_path),
         "grid": grid.resolved,
         "grid_hash": _grid_hash(runs, chunks),
         "runs": int(len(runs)),
@@ -139,7 +150,9 @@ def describe_change(old, new):
 def existing_manifest(prepared, *, overwrite=False):
     """The manifest found in the results directory if it is this grid's; None if there is none (or, with
     `overwrite`, if it is another grid's or unreadable); otherwise a SweepError that says why."""
-    remedy = ("re-run with --overwrite to replace them, or give the sweep another name or --out")
+    remedy = "re-run with --overwrite to replace them, or give the sweep another name or --out"
+    if prepared.grid.overrides and "name" not in prepared.grid.overrides:
+        remedy += " (also an override: --set name=NEW, or name=NEW in sweep.run)"
     try:
         found = store.read_manifest(prepared.layout, remedy=remedy)
     except SweepError:
@@ -211,8 +224,11 @@ def scan(prepared, chunk_ids=None, *, say, full=True):
 
 
 def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=False, overwrite=False,
-        chunk_ids=None, shard=None, scheduler=None, stream=None):
+        chunk_ids=None, shard=None, scheduler=None, stream=None, overrides=None):
     """Train what is missing of a sweep (or of its shard `shard` = (I, N)); return a Summary.
+
+    grid_path: a grid file, or a dict of the same structure; overrides: a list of
+    `sweep.grid.overrides.Override` (``--set``), part of the grid (and so of its manifest).
 
     backend: threads or processes (`jobs` at once on this machine); dask: the
     workers of the Dask scheduler at `scheduler`; cuda: this machine's GPU
@@ -243,18 +259,18 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
         client = connect(scheduler)
     try:
         return _run(grid_path, out_root, jobs=jobs, backend=backend, quiet=quiet, overwrite=overwrite,
-                    chunk_ids=chunk_ids, shard=shard, client=client, say=say, stream=stream)
+                    chunk_ids=chunk_ids, shard=shard, client=client, say=say, stream=stream, overrides=overrides)
     finally:
         if client is not None:
             client.close()
 
 
-def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, shard, client, say, stream):
+def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, shard, client, say, stream, overrides):
     from sweep import backends
     from sweep.lock import Writer
 
     start = time.perf_counter()
-    prepared = prepare(grid_path, out_root)
+    prepared = prepare(grid_path, out_root, overrides)
     label = f"sweep: shard {shard[0]}/{shard[1]}: " if shard else "sweep: "
     with Writer(prepared.layout, grid_hash=prepared.grid_hash, shard=shard, warn=say) as writer:
         open_results(prepared, writer, overwrite=overwrite)

@@ -5,6 +5,8 @@ One module per concern:
 * `sweep.grid.parse`: the grid file format (documented there); reading the
   file and its TOML, checking its keys and tables: `load_grid`,
   `loads_grid`, `parse_grid`;
+* `sweep.grid.overrides`: `--set KEY=VALUE` and `sweep.run(**overrides)`
+  applied to a parsed grid document;
 * `sweep.grid.values`: checking one parameter's values (fixed, listed or
   generated) against the parameter table and the known datasets;
 * `sweep.grid.model`: the validated grid: `Grid`, `Block`, `Axis`, `Exclude`;

@@ -55,6 +55,7 @@ class Grid:
     excludes: list
     datasets: dict  # name -> sweep.datasets.Dataset, every dataset the runs may use
     explicit: dict = field(default_factory=dict)  # fixed parameters written in the file (name -> value)
+    overrides: dict = field(default_factory=dict)  # the overrides applied (name -> TOML data), in order
 
     @property
     def axes(self):
@@ -82,6 +83,8 @@ class Grid:
         out["exclude"] = [{k: [_jsonable(v) for v in vs] for k, vs in e.match.items()} for e in self.excludes]
         out["datasets"] = {name: {"inputs": d.X.tolist(), "targets": d.Y.tolist(), "sha256": d.digest}
                            for name, d in sorted(self.datasets.items()) if not d.builtin}
+        if self.overrides:
+            out["overrides"] = dict(self.overrides)
         return out
 
 

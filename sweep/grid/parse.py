@@ -92,9 +92,15 @@ alternatives, so an explicit list is written ``[[0, 100, 1000]]`` there. A
 grid uses one form or the other, not both.
 
 Mistakes are `GridError`s naming the file and key path (`sweep.grid.errors`).
+
+A grid can also be given as a dict of the same structure (`read_grid`,
+named ``<dict>`` in messages), and any of its parameters or settings can be
+overridden (``sweep run GRID --set KEY=VALUE``; see `sweep.grid.overrides`).
 """
+import itertools
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from sweep import datasets as ds_mod
@@ -111,10 +117,33 @@ _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 
+DICT_FILE = "<dict>"  # a grid given as a dict, in messages
+
+
 # --------------------------------------------------------------------------- the file
 
-def load_grid(path):
-    """Read and validate a grid file; GridError on any mistake."""
+def read_grid(source, overrides=None):
+    """A validated grid from a grid file's path or a dict of the same structure, with `overrides` (a list of
+    `sweep.grid.overrides.Override`) applied; GridError on any mistake."""
+    if isinstance(source, Mapping):
+        return parse_dict(source, overrides)
+    return load_grid(source, overrides)
+
+
+def parse_dict(doc, overrides=None, file=DICT_FILE):
+    """Validate a grid given as a dict with a grid file's structure (Python data is taken as the TOML data a
+    file would hold: tuples, ranges and arrays as lists, NumPy scalars as numbers)."""
+    from sweep.grid.overrides import to_toml
+
+    try:
+        with in_file(file):
+            return parse_grid(to_toml(dict(doc), ""), file, overrides)
+    except RecursionError:
+        raise GridError("values nested too deeply", file=file) from None
+
+
+def load_grid(path, overrides=None):
+    """Read and validate a grid file (with `overrides` applied, if any); GridError on any mistake."""
     shown = str(path)
     try:
         data = Path(path).read_bytes()
@@ -132,10 +161,10 @@ def load_grid(path):
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise GridError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=shown, line=line, col=col) from None
-    return loads_grid(text, shown)
+    return loads_grid(text, shown, overrides)
 
 
-def loads_grid(text, file="<grid>"):
+def loads_grid(text, file="<grid>", overrides=None):
     """Validate a grid given as TOML text; `file` is the name used in messages."""
     try:
         doc = tomllib.loads(text)
@@ -145,7 +174,7 @@ def loads_grid(text, file="<grid>"):
         raise GridError("invalid TOML: nested too deeply", file=file) from None
     try:
         with in_file(file):
-            return parse_grid(doc, file)
+            return parse_grid(doc, file, overrides)
     except RecursionError:
         raise GridError("values nested too deeply", file=file) from None
 
@@ -171,13 +200,20 @@ def _toml_error(exc, file, text):
 
 # --------------------------------------------------------------------------- the document
 
-def parse_grid(doc, file="<grid>"):
-    """A `Grid` from a parsed TOML document (a dict)."""
+def parse_grid(doc, file="<grid>", overrides=None):
+    """A `Grid` from a parsed TOML document (a dict), with `overrides` applied (`sweep.grid.overrides`)."""
     _check_top_level_keys(doc)
+    applied = None
+    if overrides:
+        from sweep.grid.overrides import apply
+
+        applied = apply(doc, overrides)
+        doc = applied.doc
+    paths = applied.paths if applied else {}  # where an overridden value came from, for messages
     settings = {}
     for s in SETTINGS:
         if s.name in doc:
-            with under(s.name):
+            with under(paths.get(s.name, s.name)):
                 settings[s.name] = s.check(doc[s.name])
         elif s.default is None:
             raise GridError(f"missing {s.name!r}: every grid needs a name, e.g. name = \"saturation\" "
@@ -199,7 +235,7 @@ def parse_grid(doc, file="<grid>"):
     fixed, explicit = {}, {}
     for key, value in doc.items():
         if key in PARAM:
-            fixed[key] = explicit[key] = checker.fixed_value(key, value, key)
+            fixed[key] = explicit[key] = checker.fixed_value(key, value, paths.get(key, key))
 
     main = Block(dict(fixed), [], "grid")
     grid_table = doc.get("grid", {})
@@ -210,12 +246,15 @@ def parse_grid(doc, file="<grid>"):
         _check_param_key(key, "[grid]")
         if key in fixed:
             raise GridError(f"{key!r} is both fixed and a grid axis; keep one")
-        path = f"grid.{key_part(key)}"
+        path = paths.get(f"grid.{key}") or f"grid.{key_part(key)}"
         main.axes.append(Axis((key,), [(v,) for v in checker.axis_values(key, value, path)], path))
 
     axis_of = {a.names[0]: a.path for a in main.axes}
+    merge = applied.merge_zips if applied else set()
     for i, table in enumerate(_array_of_tables(doc, "zip")):
         path = f"zip[{i}]"
+        if not table and i in merge:  # every column overridden
+            continue
         if not table:
             raise GridError("empty [[zip]]; list the parameters that vary together", key=path)
         for key in table:
@@ -226,14 +265,26 @@ def parse_grid(doc, file="<grid>"):
                 where = "a grid axis" if axis_of[key].startswith("grid.") else f"zipped in {axis_of[key]}"
                 raise GridError(f"{key!r} is both {where} and zipped in {path}; keep one")
             axis_of[key] = path
-        main.axes.append(_zip_axis(checker, table, path))
+        main.axes.append(_zip_axis(checker, table, path, merge=i in merge))
 
     for name in PARAM:
         if name not in axis_of:
             main.fixed.setdefault(name, PARAM[name].default)
 
-    extras = [_extra_block(checker, main, table, f"extra[{i}]")
-              for i, table in enumerate(_array_of_tables(doc, "extra"))]
+    touched = applied.touched_extras if applied else set()
+    extras, dropped = [], False
+    for i, table in enumerate(_array_of_tables(doc, "extra")):
+        if i in touched and not table:  # it set only overridden parameters: nothing left to add
+            dropped = True
+            continue
+        block = _extra_block(checker, main, table, f"extra[{i}]", merge=i in touched)
+        if i in touched:  # only its runs that are not runs of the grid or of an earlier extra
+            pieces = _subtract(block, [main] + extras, main)
+            if pieces is not None:
+                extras.extend(pieces)
+                dropped = True
+                continue
+        extras.append(block)
     excludes = []
     for i, table in enumerate(_array_of_tables(doc, "exclude")):
         path = f"exclude[{i}]"
@@ -243,13 +294,17 @@ def parse_grid(doc, file="<grid>"):
         for key, value in table.items():
             _check_param_key(key, path)
             match[key] = checker.axis_values(key, value, f"{path}.{key_part(key)}", allow_duplicates=True)
-        excludes.append(Exclude(match, path))
+        exclude = Exclude(match, path)
+        if applied and (dropped or applied.names & set(match)) and not any(_hits(exclude, b)
+                                                                            for b in [main] + extras):
+            continue  # it matched runs that overrides took away
+        excludes.append(exclude)
 
     used = {name: d for name, d in datasets.items() if name in _values_of("dataset", [main] + extras)}
     used.update({name: d for name, d in datasets.items() if not d.builtin})
     grid = Grid(file=str(file), name=settings["name"], description=settings["description"], max_runs=max_runs,
                 chunk_size=settings["chunk_size"], main=main, extras=extras, excludes=excludes,
-                datasets=used, explicit=explicit)
+                datasets=used, explicit=explicit, overrides=applied.record if applied else {})
     _check_checkpoint_forms([main] + extras)
     n = grid.n_points
     if n > max_runs:
@@ -302,7 +357,7 @@ def _check_checkpoint_forms(blocks):
 
 # --------------------------------------------------------------------------- [[zip]] and [[extra]]
 
-def _zip_axis(checker, table, path):
+def _zip_axis(checker, table, path, merge=False):
     columns = {}
     for key, value in table.items():
         if not isinstance(value, (list, dict)):
@@ -310,10 +365,12 @@ def _zip_axis(checker, table, path):
             raise GridError(f"expected a list (or generator) of values that vary together with {others}, "
                             f"got {describe(value)}", key=f"{path}.{key_part(key)}")
         columns[key] = checker.axis_values(key, value, f"{path}.{key_part(key)}", allow_duplicates=True)
-    return _zip(columns, path)
+    return _zip(columns, path, merge)
 
 
-def _zip(columns, path):
+def _zip(columns, path, merge=False):
+    """The axis of zipped columns; `merge`: equal points are one point (a zip that lost a column to an
+    override), rather than an error."""
     names = tuple(columns)
     first = names[0]
     for key in names[1:]:
@@ -322,6 +379,8 @@ def _zip(columns, path):
                             f"zipped parameters vary together and need the same number of values", key=path)
     points = list(zip(*(columns[k] for k in names)))
     seen = {}
+    if merge:
+        points = list(dict.fromkeys(points))
     for i, p in enumerate(points):
         if p in seen:
             shown = describe_point(dict(zip(names, p)))
@@ -331,7 +390,7 @@ def _zip(columns, path):
     return Axis(names, points, path)
 
 
-def _extra_block(checker, main, table, path):
+def _extra_block(checker, main, table, path, merge=False):
     if not isinstance(table, dict) or not table:
         raise GridError("empty [[extra]]; give the parameters that differ from the grid", key=path)
     for key in table:
@@ -371,10 +430,95 @@ def _extra_block(checker, main, table, path):
         if listed:
             cols = {k: checker.axis_values(k, v, f"{path}.{key_part(k)}", allow_duplicates=True)
                     for k, v in listed.items()}
-            axes[axes.index(old)] = _zip(cols, path)
+            axes[axes.index(old)] = _zip(cols, path, merge)
         else:
             axes.remove(old)
     block = Block(fixed, axes + new_axes, path)
     if block.size > checker.max_runs:
         raise GridError(f"adds {block.size:,} runs, over the limit of {checker.max_runs:,} (max_runs)", key=path)
     return block
+
+
+# --------------------------------------------------------------------------- what overrides leave behind
+
+def _components(main):
+    """The components every block is a product over: each axis of the grid (its names), each fixed name.
+
+    An [[extra]] replaces whole components (a value or an axis of one parameter, or one zip's
+    parameters), so its runs are the product of its projections on these."""
+    return [axis.names for axis in main.axes] + [(name,) for name in main.fixed]
+
+
+def _projection(block, names):
+    """The distinct value tuples (aligned with `names`) that the runs of `block` take, in run order."""
+    parts = [((name,), [(block.fixed[name],)]) for name in names if name in block.fixed]
+    for axis in block.axes:
+        idx = [k for k, n in enumerate(axis.names) if n in names]
+        if idx:
+            parts.append((tuple(axis.names[k] for k in idx),
+                          list(dict.fromkeys(tuple(p[k] for k in idx) for p in axis.values))))
+    order = [n for group, _ in parts for n in group]
+    out = {}
+    for combo in itertools.product(*(values for _, values in parts)):
+        value = dict(zip(order, itertools.chain.from_iterable(combo)))
+        out.setdefault(tuple(value[n] for n in names), None)
+    return list(out)
+
+
+def _subtract(block, others, main):
+    """The runs of `block` that are no run of `others`, as blocks; None if it shares no run with them.
+
+    With every block a product over the same components, A minus B is the disjoint union over
+    components i of (A_j and B_j for j < i) x (A_i minus B_i) x (A_j for j > i)."""
+    comps = _components(main)
+    pieces = [{names: _projection(block, names) for names in comps}]
+    shared = False
+    for other in others:
+        theirs = {names: set(_projection(other, names)) for names in comps}
+        out = []
+        for piece in pieces:
+            if any(not any(v in theirs[names] for v in piece[names]) for names in comps):
+                out.append(piece)  # no run in common
+                continue
+            shared = True
+            prefix = {}
+            for names in comps:
+                outside = [v for v in piece[names] if v not in theirs[names]]
+                if outside:
+                    out.append({**piece, **prefix, names: outside})
+                prefix[names] = [v for v in piece[names] if v in theirs[names]]
+        pieces = out
+    if not shared:
+        return None
+    rank = {}  # a component's place: that of the first axis of the block over it
+    for k, axis in enumerate(block.axes):
+        for names in comps:
+            if set(axis.names) & set(names):
+                rank.setdefault(names, k)
+    blocks = []
+    for piece in pieces:
+        fixed, axes = {}, []
+        for names in sorted(comps, key=lambda c: rank.get(c, len(rank))):
+            values = piece[names]
+            if len(values) == 1:
+                fixed.update(zip(names, values[0]))
+            else:
+                axes.append(Axis(names, values, block.path))
+        blocks.append(Block(fixed, axes, block.path))
+    return blocks
+
+
+def _hits(exclude, block):
+    """Whether `exclude` matches a run of `block` (as `sweep.grid.runs` matches: numbers to 9 digits)."""
+    from sweep.grid.runs import _matches
+
+    def ok(name, value):
+        return any(_matches(value, w) for w in exclude.match[name])
+
+    if not all(ok(name, value) for name, value in block.fixed.items() if name in exclude.match):
+        return False
+    for axis in block.axes:
+        keys = [(k, n) for k, n in enumerate(axis.names) if n in exclude.match]
+        if keys and not any(all(ok(n, point[k]) for k, n in keys) for point in axis.values):
+            return False
+    return True
