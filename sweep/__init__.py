@@ -20,9 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "run", "load", "summarize", "plot", "status", "load_grid", "expand"]
 
-# `sweep.status` is the function, not the module sweep/status.py: the module is imported first (it is
-# cheap), so that importing it later cannot rebind the name.
-from sweep import status as _status_module  # noqa: E402,F401
 from sweep.api import plot, run, status  # noqa: E402
 
 

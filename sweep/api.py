@@ -52,7 +52,7 @@ def plot(data, *, name=None, where=None, **options):
 
     data: a DataFrame from `sweep.load` or `sweep.run`, or a results directory. name: the title's sweep
     name (default: the manifest's). where: a filter, as ``--where``. options: those of
-    `sweep.plots.plot_sweep` (``lr``, ``curves``...). The Figure shows itself in a notebook (as PNG), and
+    `sweep.plots.plot_sweep` (``lr``, ``curves``, ``facet``...). The Figure shows itself in a notebook (as PNG), and
     ``fig.savefig(path)`` writes it. Needs matplotlib.
     """
     import pandas as pd
@@ -74,11 +74,11 @@ def plot(data, *, name=None, where=None, **options):
 
 
 def status(path, *, out="results", verify=False, **overrides):
-    """How much of a sweep is written: a `sweep.status.Status` (parts and runs done and total, `complete`,
+    """How much of a sweep is written: a `sweep.state.Status` (parts and runs done and total, `complete`,
     the parts failing their checks). path: a results directory, or a grid file (or dict) whose results
     are under `out` (with the `overrides` it was run with). verify: read every page, as ``--verify``."""
     from sweep.grid.overrides import from_kwargs
-    from sweep.status import check
+    from sweep.state import check
 
     if not isinstance(path, Mapping):
         path = _path(path, "path")

@@ -157,7 +157,7 @@ def add_status(subparsers):
 
 def cmd_status(args):
     from sweep.grid.overrides import from_sets
-    from sweep.status import status
+    from sweep.state import status
 
     lines, complete = status(args.target, args.out, verify=args.verify, overrides=from_sets(args.sets))
     print("\n".join(lines))
@@ -247,27 +247,31 @@ def add_summary(subparsers):
     p = subparsers.add_parser(
         "summary", help="convergence rate, epochs to converge and outcomes, per group of runs",
         description="Per group of runs of a results directory: runs, convergence rate with a 95% Wilson "
-                    "interval, median and inter-quartile epochs to converge (converged runs), the share of "
-                    "each outcome and the median final loss. Groups default to every parameter that varies "
-                    "(seed excepted).")
+                    "interval, the median epochs to a solution over all runs with its 95% interval, the least "
+                    "expected epochs with restarts, the share of each outcome and the median final MSE "
+                    "(docs/statistics.md). Groups default to every parameter that varies (seed excepted), in "
+                    "the grid's axis order. The table fits 100 columns; --wide shows every column.")
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("--by", default=None, metavar="COL[,COL...]",
                    help="parameter columns to group by, comma-separated (default: those that vary, but seed)")
     _add_where(p)
     p.add_argument("--format", dest="fmt", choices=("table", "markdown", "csv", "json"), default="table",
                    help="output format (default: table)")
+    p.add_argument("--wide", action="store_true",
+                   help="table and markdown: every column, however wide (default: what fits 100 columns)")
     p.set_defaults(func=cmd_summary)
 
 
 def cmd_summary(args):
     from sweep.results import load, select
-    from sweep.summary import format_summary, summarize
+    from sweep.summary import axes_of, format_summary, summarize
 
     by = None
     if args.by is not None:
         by = [name.strip() for name in args.by.split(",") if name.strip()]
     df = select(load(args.results), args.where)
-    sys.stdout.write(format_summary(summarize(df, by=by), args.fmt))
+    summary = summarize(df, by=by, axes=axes_of(args.results) if by is None else None)
+    sys.stdout.write(format_summary(summary, args.fmt, wide=args.wide))
     sys.stdout.flush()
     return 0
 
@@ -276,17 +280,24 @@ def cmd_summary(args):
 
 def add_plot(subparsers):
     p = subparsers.add_parser(
-        "plot", help="figures of a sweep: convergence and epochs heatmaps, loss curves (needs matplotlib)",
+        "plot", help="figures of a sweep: convergence and epochs heatmaps, fraction solved, loss curves "
+                     "(needs matplotlib)",
         description="Write one figure of a results directory: heatmaps of the convergence rate and of the "
-                    "median epochs to converge over init_scale x learning rate, one panel per loss, and the "
-                    "loss curves (median and 25-75% band over seeds, from the checkpoints) per init_scale. "
-                    "Needs matplotlib: pip install 'sweep[plot]'.")
+                    "median epochs to converge over init_scale x learning rate, one panel per loss; the "
+                    "fraction of runs solved by each epoch and the loss curves (median and 25-75% band over "
+                    "seeds, from the checkpoints) per init_scale; with --facet, split by one or two more "
+                    "columns. Needs matplotlib: pip install 'sweep[plot]'.")
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="figure file; the format follows its extension (.png, .pdf, .svg) "
                         "(default: OUT/_NAME/figure.png, beside the results directory OUT/NAME)")
     p.add_argument("--lr", type=float, default=None, metavar="LR",
-                   help="learning rate of the loss curves (default: the one with the highest convergence rate)")
+                   help="learning rate of the fraction-solved and loss curves (default: the one with the highest "
+                        "convergence rate)")
+    p.add_argument("--facet", default=None, metavar="COL[,COL]",
+                   help="split the figure by a parameter column: one row of panels per value (heatmaps: one "
+                        "group of rows per value); a second column gives one column of panels per value, "
+                        "e.g. --facet hidden,momentum")
     _add_where(p)
     p.add_argument("--no-curves", action="store_true", help="leave the loss-curve row out")
     p.add_argument("--dpi", type=_positive_int, default=200, metavar="N", help="resolution (default 200)")
@@ -296,12 +307,13 @@ def add_plot(subparsers):
 def cmd_plot(args):
     from pathlib import Path
 
-    from sweep.plots import _matplotlib, plot_sweep
+    from sweep.plots import _matplotlib, facet_columns, plot_sweep
     from sweep.results import load, select
     from sweep.store import Layout, make_dir, read_manifest
 
     _matplotlib()  # a missing matplotlib is reported before anything is read
     df = select(load(args.results), args.where)
+    facet_columns(df, args.facet)  # a bad column is reported before anything is drawn
     layout = Layout(args.results)
     name = read_manifest(layout)[0].get("name") or layout.data.resolve().name
     if args.output:
@@ -313,7 +325,7 @@ def cmd_plot(args):
                              f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
     else:
         out = make_dir(layout.admin, "directory") / layout.figure.name
-    plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi)
+    plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi, facet=args.facet)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0
 

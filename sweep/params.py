@@ -253,7 +253,7 @@ PARAMS = (
           aliases=("tolerance", "loss_tol")),
     Param("early_stop", "bool", False, "Stop a run at the first epoch its criterion holds.",
           aliases=("early_stopping", "stop_early")),
-    Param("checkpoints", "checkpoints", 10,
+    Param("checkpoints", "checkpoints", 32,
           "Epochs at which the loss is recorded: a count of log-spaced epochs in [0, epochs] (0 and `epochs` "
           "included) or an explicit list of epochs.",
           aliases=("checkpoint", "n_checkpoints", "log_every")),

@@ -128,6 +128,7 @@ def prepare(grid_path, out_root="results", overrides=None):
         "grid_file": grid_label(grid_path),
         "grid": grid.resolved,
         "grid_hash": _grid_hash(runs, chunks),
+        "axes": list(dict.fromkeys(n for block in [grid.main, *grid.extras] for axis in block.axes for n in axis.names)),
         "runs": int(len(runs)),
         "chunks": {c.chunk_id: int(c.n_runs) for c in chunks},
         "chunk_size": int(grid.chunk_size),

@@ -1,4 +1,4 @@
-"""`sweep status` and `sweep.status`: how much of a sweep is written, and whether what is written is sound.
+"""`sweep status` and `sweep.status` (module `state`, so that `sweep.status` is always the function): how much of a sweep is written, and whether what is written is sound.
 
 Reads only. `check` gives a `Status` (counts, and the parts that fail their checks); `status` the lines
 `sweep status` prints. Imports nothing heavy until called (the package imports this module).

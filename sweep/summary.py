@@ -2,29 +2,40 @@
 
 ``summarize(df, by=[...])`` groups a results DataFrame (as `sweep.load`
 returns it) by parameter columns and gives, per group: the number of runs,
-how many converged and the rate with its 95% Wilson score interval, the
-median and quartiles of the epoch at which the converged runs converged,
-the share of each outcome, and the median final loss. ``format_summary``
+how many converged and the rate with its 95% Wilson score interval; the
+time to a solution over all runs (`sweep.survival`: the fraction solved by
+the horizon, the median epochs to a solution with its 95% interval, and the
+expected epochs with restarts, with a bootstrap interval); the median and
+quartiles of the epoch at which the converged runs converged; the share of
+each outcome; and the median final MSE and final loss. ``format_summary``
 renders such a table as an aligned text table, Markdown, CSV or JSON.
+Every statistic and its formula: docs/statistics.md.
 """
 import json
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 
+from sweep import survival
 from sweep.collect import OUTCOMES
 from sweep.errors import SweepError
 from sweep.params import NAMES as PARAMETER_COLUMNS
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
-COLUMNS = ["runs", "converged", "rate", "rate_low", "rate_high", "epochs_median", "epochs_q1", "epochs_q3",
-           *(f"share_{o}" for o in OUTCOMES), "final_loss_median"]
-NEEDED = ["converged", "epoch_converged", "outcome", "final_loss"]
+COLUMNS = ["runs", "converged", "rate", "rate_low", "rate_high",
+           "horizon", "solved_at_horizon",
+           "epochs_to_solve_median", "epochs_to_solve_low", "epochs_to_solve_high", "epochs_to_solve_censored",
+           "restart_epochs", "restart_epochs_low", "restart_epochs_high", "restart_cutoff",
+           "epochs_converged_median", "epochs_converged_q1", "epochs_converged_q3",
+           *(f"share_{o}" for o in OUTCOMES), "final_mse_median", "final_loss_median"]
+NEEDED = ["converged", "epoch_converged", "epochs_run", "epochs", "diverged", "outcome", "final_loss", "final_mse"]
 NOT_GROUPS = ("seed", "run_id")  # never a default group key
 FORMATS = ("table", "markdown", "csv", "json")
 ALL = "all"  # the label of the single group when there is nothing to group by
+WIDTH = 100  # the table and Markdown formats fit this many characters unless wide
 
 
 def wilson_interval(successes, n, z=Z95):
@@ -55,18 +66,73 @@ def wilson_interval(successes, n, z=Z95):
     return low[()], high[()]
 
 
-def default_by(df):
-    """Every parameter column of df that takes more than one value (seed excluded), in column order."""
-    out = []
-    for name in df.columns:
-        if name in PARAMETER_COLUMNS and name not in NOT_GROUPS and df[name].nunique(dropna=False) > 1:
-            out.append(name)
-    return out
+# --------------------------------------------------------------------------- the event data of runs
+
+def time_to_solution(df):
+    """(time, solved, horizon) of each run of a results DataFrame: the event data of `sweep.survival`.
+
+    solved: the criterion held at some epoch (epoch_converged is set), even
+    if it no longer held at the end (then converged is False); time: that
+    first epoch, epoch_converged. A run never solved is censored at its
+    horizon: epochs_run, the last state trained (all of `epochs`: only a
+    solved run stops early), except that a diverged run, whose loss is no
+    longer finite and which therefore can never be solved, counts as unsolved
+    through its planned horizon, `epochs`. horizon: that last epoch a run
+    was followed to, solved or not (time <= horizon). NumPy arrays, in df's
+    order: ``t, F = survival.fraction_solved(*time_to_solution(df))``.
+    """
+    missing = [c for c in ("epoch_converged", "epochs_run", "epochs", "diverged") if c not in df.columns]
+    if missing:
+        raise SweepError(f"cannot compute the time to a solution: the results have no {', '.join(missing)} column")
+    first = pd.to_numeric(df["epoch_converged"], errors="coerce").astype(float).to_numpy()
+    solved = np.isfinite(first)
+    run = pd.to_numeric(df["epochs_run"], errors="coerce").astype(float).to_numpy()
+    planned = pd.to_numeric(df["epochs"], errors="coerce").astype(float).to_numpy()
+    diverged = df["diverged"].fillna(False).astype(bool).to_numpy()
+    horizon = np.where(diverged, np.fmax(run, planned), run)
+    return np.where(solved, first, horizon), solved, horizon
 
 
-def _resolve_by(df, by):
+# --------------------------------------------------------------------------- groups
+
+def axes_of(path):
+    """The axis names of the grid of a results directory, in the grid's order, or None if unknown.
+
+    The order is the manifest's "axes" list (`sweep.runner.prepare` writes it: the manifest's
+    "grid" is stored with sorted keys, so it does not keep the order).
+    """
+    from sweep import store
+
+    try:
+        found = store.read_manifest(store.layout_of(path))
+    except (SweepError, OSError):
+        return None
+    if found is None:
+        return None
+    manifest = found[0]
+    axes = manifest.get("axes")
+    return [str(n) for n in axes] if isinstance(axes, list) else None
+
+
+def default_by(df, axes=None):
+    """Every parameter column of df that takes more than one value (seed excluded): those in `axes`
+    in that order, then the others in column order.
+
+    axes: the grid's axis names in the grid's order; default: `axes_of`
+    df.attrs["path"] when df carries its results directory there, else none
+    (column order).
+    """
+    varying = [name for name in df.columns
+               if name in PARAMETER_COLUMNS and name not in NOT_GROUPS and df[name].nunique(dropna=False) > 1]
+    if axes is None and df.attrs.get("path"):
+        axes = axes_of(df.attrs["path"])
+    axes = [a for a in (axes or []) if a in varying]
+    return list(dict.fromkeys([*axes, *varying]))
+
+
+def _resolve_by(df, by, axes):
     if by is None:
-        return default_by(df)
+        return default_by(df, axes)
     if isinstance(by, str):
         by = [part.strip() for part in by.split(",") if part.strip()]
     by = list(by)
@@ -80,22 +146,54 @@ def _resolve_by(df, by):
     return by
 
 
-def summarize(df, by=None):
+SURVIVAL = ["horizon", "solved_at_horizon", "epochs_to_solve_median", "epochs_to_solve_low", "epochs_to_solve_high",
+            "epochs_to_solve_censored", "restart_epochs", "restart_epochs_low", "restart_epochs_high",
+            "restart_cutoff"]
+
+
+def _survival_row(time, solved, horizon, resamples, seed):
+    """The SURVIVAL columns of one group."""
+    if time.size == 0:
+        return [math.nan] * 5 + [False] + [math.nan] * 4
+    _, F = survival.fraction_solved(time, solved, horizon)
+    median = survival.median_epochs(time, solved)
+    best, cutoff = survival.restart_epochs(time, solved)
+    low, high = survival.restart_interval(time, solved, resamples=resamples, seed=seed)
+    return [float(max(horizon.max(), time.max())), float(F[-1]), median.value, median.low, median.high, median.later,
+            best, low, high, cutoff]
+
+
+def summarize(df, by=None, *, axes=None, resamples=survival.RESAMPLES, seed=survival.SEED):
     """One row per group of runs, indexed by the group keys in sorted order.
 
     by: parameter column names (a list, or one comma-separated string);
-    default: every parameter column that varies in df, except seed. With
-    nothing to group by, the result is one row labelled ``"all"``.
-    Categorical keys sort in category order; only groups that hold runs are
-    listed.
+    default: every parameter column that varies in df, except seed, in the
+    grid's axis order when it is known (`default_by`; axes: the grid's axis
+    names, in order). With nothing to group by, the result is one row
+    labelled ``"all"``. Categorical keys sort in category order; only groups
+    that hold runs are listed. resamples, seed: the bootstrap of restart_epochs.
 
-    Columns: runs; converged (count) and rate, with rate_low/rate_high its
-    95% Wilson interval; epochs_median, epochs_q1, epochs_q3 of
-    epoch_converged over the converged runs (NaN when none converged);
-    share_<outcome> for each outcome (they sum to 1); final_loss_median
-    (a non-finite final loss counts as +inf).
+    Columns (docs/statistics.md has each formula):
+
+    - runs; converged (count) and rate, with rate_low/rate_high its 95%
+      Wilson interval (converged: the criterion holds at the last state);
+    - horizon: the largest epoch a run of the group was followed to;
+      solved_at_horizon: the fraction solved by then (Kaplan-Meier);
+    - epochs_to_solve_median over all runs (unsolved runs are later than
+      their horizon), epochs_to_solve_low/_high its 95% interval (inf: later
+      than the horizon); NaN with epochs_to_solve_censored True when fewer
+      than half are solved by the horizon;
+    - restart_epochs: the least expected epochs to a solution when unsolved
+      runs are restarted after restart_cutoff epochs (inf, cutoff NaN, when
+      nothing is solved), restart_epochs_low/_high its bootstrap 95% interval;
+    - epochs_converged_median, _q1, _q3 of epoch_converged over the
+      converged runs only (NaN when none converged): conditional on success;
+    - share_<outcome> for each outcome (they sum to 1);
+    - final_mse_median (comparable across losses) and final_loss_median (the
+      run's own loss; NaN when the group mixes loss kinds); a non-finite
+      final value counts as +inf.
     """
-    by = _resolve_by(df, by)
+    by = _resolve_by(df, by, axes)
     missing = [c for c in NEEDED if c not in df.columns]
     if missing:
         raise SweepError(f"cannot summarize: the results have no {', '.join(missing)} column")
@@ -103,11 +201,15 @@ def summarize(df, by=None):
     converged = df["converged"].fillna(False).astype(bool).to_numpy()
     epochs = pd.to_numeric(df["epoch_converged"], errors="coerce").astype(float).to_numpy()
     final_loss = pd.to_numeric(df["final_loss"], errors="coerce").astype(float).to_numpy()
+    final_mse = pd.to_numeric(df["final_mse"], errors="coerce").astype(float).to_numpy()
     outcome = df["outcome"].astype(object).to_numpy()
+    time, solved, horizon = time_to_solution(df)
     data = {
         "converged": converged.astype(np.int64),
         "epochs": np.where(converged, epochs, np.nan),
         "final_loss": np.where(np.isfinite(final_loss), final_loss, np.inf),
+        "final_mse": np.where(np.isfinite(final_mse), final_mse, np.inf),
+        "loss_kind": df["loss"].astype(object).to_numpy() if "loss" in df.columns else np.zeros(len(df)),
     }
     for o in OUTCOMES:
         data[f"share_{o}"] = (outcome == o).astype(float)
@@ -124,12 +226,24 @@ def summarize(df, by=None):
     low, high = wilson_interval(out["converged"].to_numpy(), out["runs"].to_numpy())
     out["rate_low"] = np.atleast_1d(low)
     out["rate_high"] = np.atleast_1d(high)
-    out["epochs_median"] = groups["epochs"].median()
-    out["epochs_q1"] = groups["epochs"].quantile(0.25)
-    out["epochs_q3"] = groups["epochs"].quantile(0.75)
+
+    codes = groups.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(out) + 1))
+    rows = [_survival_row(time[order[a:b]], solved[order[a:b]], horizon[order[a:b]], resamples, seed)
+            for a, b in zip(bounds[:-1], bounds[1:])]
+    surv = pd.DataFrame(rows, columns=SURVIVAL, index=out.index) if rows else pd.DataFrame(columns=SURVIVAL)
+    for name in SURVIVAL:
+        out[name] = surv[name].astype(bool if name == "epochs_to_solve_censored" else float)
+
+    out["epochs_converged_median"] = groups["epochs"].median()
+    out["epochs_converged_q1"] = groups["epochs"].quantile(0.25)
+    out["epochs_converged_q3"] = groups["epochs"].quantile(0.75)
     for o in OUTCOMES:
         out[f"share_{o}"] = groups[f"share_{o}"].mean()
-    out["final_loss_median"] = groups["final_loss"].median()
+    out["final_mse_median"] = groups["final_mse"].median()
+    mixed = groups["loss_kind"].nunique(dropna=False) > 1
+    out["final_loss_median"] = groups["final_loss"].median().where(~mixed)
     out = out[COLUMNS]
     if not by:
         out.index = pd.Index([ALL] * len(out), name="group")
@@ -137,6 +251,7 @@ def summarize(df, by=None):
             out = pd.DataFrame([[0, 0] + [np.nan] * (len(COLUMNS) - 2)], columns=COLUMNS,
                                index=pd.Index([ALL], name="group"))
             out[["runs", "converged"]] = out[["runs", "converged"]].astype(np.int64)
+            out["epochs_to_solve_censored"] = False
     return out
 
 
@@ -181,8 +296,16 @@ def _key_text(value):
     return str(value)
 
 
-def _pct(x, digits=1):
-    return "-" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+def _pct(x):
+    """A share as a whole percentage; never 0% or 100% unless exactly so."""
+    if x is None or not np.isfinite(x):
+        return "-"
+    p = 100.0 * float(x)
+    if 0 < p < 0.5:
+        return "<1%"
+    if 99.5 <= p < 100:
+        return ">99%"
+    return f"{p:.0f}%"
 
 
 def _num(x, spec="g"):
@@ -193,31 +316,124 @@ def _num(x, spec="g"):
     return format(float(x), spec)
 
 
-def _human_rows(summary):
-    """Header and rows of text cells, as the table and Markdown formats show them."""
+def _epochs(x, horizon):
+    """An epoch count; inf (later than the horizon) as '>horizon'."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if np.isinf(x):
+        return f">{_epochs(horizon, math.nan)}" if horizon is not None and np.isfinite(horizon) else "inf"
+    x = float(x)
+    return f"{x:.0f}" if x == round(x) else f"{x:.4g}"
+
+
+def _with_interval(value, low, high, text):
+    """'value [low, high]', or just 'value' when the bounds are unknown or all three read the same."""
+    v, lo, hi = text(value), text(low), text(high)
+    if lo == "-" and hi == "-":
+        return v
+    if v == lo == hi:
+        return v
+    return f"{v} [{lo}, {hi}]"
+
+
+def _human_columns(summary, wide):
+    """(key names, [(header, cells, priority)]) as the table and Markdown formats show them; the column of
+    lowest priority is the first left out to fit WIDTH."""
     names, flat = _keys_and_stats(summary)
-    header = [*names, "runs", "rate (95% CI)", "epochs median [IQR]",
-              *(o for o in OUTCOMES), "final loss median"]
-    rows = []
-    for rec in flat.to_dict("records"):
-        rate = rec["rate"]
+    recs = flat.to_dict("records")
+    cols = [(n, [_key_text(r[n]) for r in recs], math.inf) for n in names]
+
+    def add(header, cell, priority):
+        cols.append((header, [cell(r) for r in recs], priority))
+
+    def pct_ci(r):
+        rate = r["rate"]
         if rate is None or not np.isfinite(rate):
-            conv = "-"
+            return "-"
+        return f"{_pct(rate)} [{_pct(r['rate_low']).rstrip('%')}, {_pct(r['rate_high']).rstrip('%')}]"
+
+    def median(r):
+        h = r["horizon"]
+        value = math.inf if r["epochs_to_solve_censored"] else r["epochs_to_solve_median"]
+        return _with_interval(value, r["epochs_to_solve_low"], r["epochs_to_solve_high"], lambda x: _epochs(x, h))
+
+    def expected(x):
+        if x is None or not np.isfinite(x):
+            return _num(x)
+        return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+    def restarts(r):
+        """'E @ t': the least expected epochs with restarts, restarting runs not solved after t epochs."""
+        if wide:
+            text = _with_interval(r["restart_epochs"], r["restart_epochs_low"], r["restart_epochs_high"], expected)
         else:
-            conv = f"{100 * rate:.1f}% [{100 * rec['rate_low']:.1f}, {100 * rec['rate_high']:.1f}]"
-        if rec["epochs_median"] is None or not np.isfinite(rec["epochs_median"]):
-            ep = "-"
-        else:
-            ep = f"{rec['epochs_median']:.0f} [{rec['epochs_q1']:.0f}, {rec['epochs_q3']:.0f}]"
-        rows.append([*(_key_text(rec[n]) for n in names), str(int(rec["runs"])), conv, ep,
-                     *(_pct(rec[f"share_{o}"]) for o in OUTCOMES), _num(rec["final_loss_median"], ".4g")])
-    return names, header, rows
+            text = expected(r["restart_epochs"])
+        cutoff = r["restart_cutoff"]
+        return text if cutoff is None or not np.isfinite(cutoff) else f"{text} @ {_epochs(cutoff, None)}"
+
+    add("runs", lambda r: str(int(r["runs"])), 90)
+    add("converged", pct_ci, 80)
+    if wide:
+        add("solved", lambda r: _pct(r["solved_at_horizon"]), 75)
+    add("median epochs", median, 70)
+    add("restart epochs", restarts, 60)
+    if wide:
+        def converged_only(r):
+            if r["epochs_converged_median"] is None or not np.isfinite(r["epochs_converged_median"]):
+                return "-"
+            return (f"{r['epochs_converged_median']:.0f} [{r['epochs_converged_q1']:.0f}, "
+                    f"{r['epochs_converged_q3']:.0f}]")
+        add("converged epochs [IQR]", converged_only, 45)
+    totals = {o: float(np.nansum(flat[f"share_{o}"])) for o in OUTCOMES if o != "converged"}
+    shown = [o for o in totals if wide or totals[o] > 0]  # an outcome no run has is a column of 0%
+    rank = {o: i for i, o in enumerate(sorted(shown, key=lambda o: totals[o]))}
+    for o in shown:
+        add(o, lambda r, o=o: _pct(r[f"share_{o}"]), 40 + rank[o])
+    add("final MSE", lambda r: _num(r["final_mse_median"], ".2g"), 20)
+    if wide:
+        add("final loss", lambda r: _num(r["final_loss_median"], ".4g"), 10)
+    return names, cols
 
 
-def format_summary(summary, fmt="table"):
+def _width(cols):
+    return sum(max(len(h), *(len(c) for c in cells)) for h, cells, _ in cols) + 2 * (len(cols) - 1)
+
+
+def _fit(cols, width):
+    """cols without the columns of lowest priority until the aligned table is at most `width` wide:
+    (kept, headers left out)."""
+    cols, left = list(cols), []
+    while _width(cols) > width:
+        drop = min(range(len(cols)), key=lambda i: cols[i][2])
+        if not np.isfinite(cols[drop][2]):
+            break  # only the keys are left
+        left.append(cols.pop(drop)[0])
+    return cols, left
+
+
+def _human_rows(summary, wide=False, width=WIDTH):
+    """Key names, header, rows of text cells and the headers left out, as the table and Markdown formats
+    show them: all columns when wide, else those that fit `width` characters."""
+    names, cols = _human_columns(summary, wide)
+    left = []
+    if not wide:
+        cols, left = _fit(cols, width)
+    header = [h for h, _, _ in cols]
+    rows = [list(r) for r in zip(*(cells for _, cells, _ in cols))]
+    return names, header, rows, left
+
+
+def format_summary(summary, fmt="table", wide=False, width=WIDTH):
     """summarize()'s DataFrame as text: "table" (aligned, for people), "markdown" (a pipe table),
     "csv" (every column, plain numbers) or "json" (an array of one object per group, plain numbers,
-    null for NaN). Every format ends with a newline."""
+    null for NaN and infinity). Every format ends with a newline.
+
+    The table and Markdown show, per group: runs, converged (rate [95% interval]), median epochs to a
+    solution over all runs [95% interval] ('>E': later than the horizon E), restart epochs ('E @ t':
+    the least expected epochs with restarts, restarting after t epochs), the share of each outcome
+    other than converged that occurs, and the median final MSE. They fit `width` characters: the
+    columns of least use are left out until they do (the table says which, last); wide: every
+    column, intervals included, however wide."""
     if fmt not in FORMATS:
         raise SweepError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -232,7 +448,7 @@ def format_summary(summary, fmt="table"):
         if not records:
             return "[]\n"
         return "[\n" + ",\n".join("  " + json.dumps(r, allow_nan=False) for r in records) + "\n]\n"
-    names, header, rows = _human_rows(summary)
+    names, header, rows, left = _human_rows(summary, wide, width)
     n_keys = len(names)
     if fmt == "markdown":
         def line(cells):
@@ -244,4 +460,8 @@ def format_summary(summary, fmt="table"):
     def aligned(cells):
         return "  ".join(c.ljust(w) if i < n_keys else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([aligned(header), aligned(["-" * w for w in widths]), *(aligned(r) for r in rows)]) + "\n"
+    lines = [aligned(header), aligned(["-" * w for w in widths]), *(aligned(r) for r in rows)]
+    if left:
+        note = f"(left out to fit {width} columns: {', '.join(left)}; --wide shows them)"
+        lines += textwrap.wrap(note, width, break_on_hyphens=False) if width > 20 else [note]
+    return "\n".join(lines) + "\n"

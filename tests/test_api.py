@@ -241,7 +241,7 @@ def test_plot_returns_a_figure_that_shows_itself(grid_file, tmp_path):
 
 
 def test_sweep_status_is_the_function_and_importing_sweep_stays_cheap():
-    code = ("import sys, sweep; import sweep.status; from sweep.status import check; "
+    code = ("import sys, sweep; import sweep.state; from sweep.state import check; "
             "print(callable(sweep.status) and sweep.status.__module__ == 'sweep.api', sweep.run.__module__, "
             "sweep.plot.__module__, 'pandas' in sys.modules, 'numba' in sys.modules, 'pyarrow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

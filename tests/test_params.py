@@ -19,7 +19,7 @@ def test_defaults_are_the_documented_ones_and_valid():
     assert DEFAULTS == {
         "dataset": "xor", "hidden": 4, "epochs": 10000, "lr": 0.1, "loss": "mse", "bce_eps": 1e-8,
         "momentum": 0.0, "init": "normal", "init_scale": 1.0, "bias_init": 0.0, "seed": 0, "dtype": "float64",
-        "criterion": "margin", "margin": 0.4, "tol": 0.01, "early_stop": False, "checkpoints": 10,
+        "criterion": "margin", "margin": 0.4, "tol": 0.01, "early_stop": False, "checkpoints": 32,
         "save_weights": False,
     }
     for p in PARAMS:

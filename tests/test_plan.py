@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sweep.grid import expand, loads_grid
+from sweep.params import DEFAULTS
 from sweep.plan import Chunk, calibrate, format_duration, plan_chunks, report
 
 GRID = """
@@ -79,8 +80,9 @@ def test_chunks_do_not_depend_on_the_order_of_the_runs_table():
 def test_shapes_come_in_a_fixed_order():
     _, runs = grid_and_runs()
     shapes = [c.shape for c in plan_chunks(runs, 1000)]
-    assert shapes == [("xor", 2, 30, "float64", 10), ("xor", 2, 100, "float64", 10),
-                      ("xor", 4, 30, "float64", 10), ("xor", 4, 100, "float64", 10)]
+    ck = DEFAULTS["checkpoints"]
+    assert shapes == [("xor", 2, 30, "float64", ck), ("xor", 2, 100, "float64", ck),
+                      ("xor", 4, 30, "float64", ck), ("xor", 4, 100, "float64", ck)]
 
 
 def test_explicit_checkpoint_lists_split_shapes():

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 import sweep
+from kernels.batch import checkpoint_epochs
 from sweep.cli import main
+from sweep.params import DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -50,7 +52,8 @@ CLAIMS = [
      lambda s: (s.loc[(0.032, "mse"), "share_flat"] == 1).all()
      and (s.loc[(0.032, "mse"), "final_loss_median"].round(6) == 0.25).all()),
     ("At 0.1 MSE needs lr 1 to escape (90%, after a median 4,696 epochs; 23% at lr 0.3, 0% at lr 0.1)",
-     lambda s: s.loc[(0.1, "mse", 1.0), "rate"] == 0.9 and round(s.loc[(0.1, "mse", 1.0), "epochs_median"]) == 4696
+     lambda s: s.loc[(0.1, "mse", 1.0), "rate"] == 0.9
+     and round(s.loc[(0.1, "mse", 1.0), "epochs_converged_median"]) == 4696
      and s.loc[(0.1, "mse", 0.3), "rate"] == 0.23 and s.loc[(0.1, "mse", 0.1), "rate"] == 0),
     ("From scale 10 up most MSE runs end `saturated`, and a third or more of the BCE runs",
      lambda s: all((s.loc[(scale, "mse"), "share_saturated"] > 0.5).all()
@@ -82,7 +85,8 @@ def _epoch_ratios(s, lr=1.0, skip=None):
     """MSE's median epochs over BCE's, per scale where both converge (lr 1)."""
     out = {}
     for scale in s.index.get_level_values("scale").unique():
-        mse, bce = s.loc[(scale, "mse", lr), "epochs_median"], s.loc[(scale, "bce", lr), "epochs_median"]
+        mse = s.loc[(scale, "mse", lr), "epochs_converged_median"]
+        bce = s.loc[(scale, "bce", lr), "epochs_converged_median"]
         if scale != skip and pd.notna(mse) and pd.notna(bce):
             out[scale] = mse / bce
     return out
@@ -107,6 +111,7 @@ def test_the_analysis_recipes_run_on_the_results(saturation):
     exec(compile(python, "README.md (Analysis recipes)", "exec"), names)  # the project's own documentation
     curves, quartiles = names["curves"], names["quartiles"]
     assert curves["checkpoint_loss"].dtype == "float64" and curves["checkpoint_epochs"].dtype == "int64"
-    assert len(curves) == 4200 * 10 and list(quartiles.columns) == [0.25, 0.5, 0.75]
+    states = len(checkpoint_epochs(10_000, DEFAULTS["checkpoints"]))  # 30: 32 log-spaced, coinciding ones once
+    assert len(curves) == 4200 * states and list(quartiles.columns) == [0.25, 0.5, 0.75]
     rows = duckdb.sql(sql).fetchall()
     assert len(rows) == 14 and all(0 <= rate <= 1 for _, _, rate, _ in rows)
