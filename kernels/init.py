@@ -62,8 +62,9 @@ def generator(seed, scheme, n_inputs, hidden):
 
 
 # NumPy's SeedSequence hash (numpy/random/bit_generator.pyx) and PCG64 seeding (pcg64.c), for many
-# entropies at once: building a SeedSequence, a PCG64 and a Generator per seed costs ~30 us under the
-# GIL, a sweep's largest cost outside the kernel. tests/test_init.py checks the states bit for bit.
+# entropies at once: building a SeedSequence, a PCG64 and a Generator per seed holds the GIL and was a
+# sweep's largest cost outside the kernel (docs/performance.md). tests/test_init.py checks the states bit
+# for bit.
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
