@@ -6,7 +6,7 @@ back into the given arrays. The kernel and its design are in
 `kernels.cuda_kernel`; results agree with the CPU kernels to rounding, not
 bitwise (CUDA's exp and fused multiply-adds; see there).
 
-numba-cuda is an optional dependency (`pip install 'sweep[cuda]'`): this
+numba-cuda is an optional dependency (`pip install numba-cuda`): this
 module imports it only when asked. `cuda_available()` says whether a GPU can
 be used and, if not, why; `train_cuda` raises `CudaUnavailableError` with that
 one-line reason. With NUMBA_ENABLE_CUDASIM=1 (set before numba.cuda is first
@@ -17,7 +17,7 @@ import importlib.util
 
 from kernels.batch import prepare
 
-INSTALL_HINT = "pip install 'sweep[cuda]'"
+INSTALL_HINT = "pip install numba-cuda"
 DEFAULT_THREADS_PER_BLOCK = 128
 
 

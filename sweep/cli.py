@@ -210,6 +210,7 @@ def cmd_slurm(args):
         if not only or only[0] < 0 or only[-1] >= args.tasks:
             raise SweepError(f"--only {args.only!r}: task ids go from 0 to {args.tasks - 1}")
     prepared = prepare(args.grid, args.out)
+    slurm.check_tasks(args.tasks, len(prepared.chunks))  # before anything is written
     manifest = existing_manifest(prepared, overwrite=args.overwrite)
     if manifest is None:  # a new sweep (or --overwrite): write its manifest, as the directory's only writer
         with Writer(prepared.layout, grid_hash=prepared.grid_hash) as writer:
@@ -286,7 +287,7 @@ def add_plot(subparsers):
                     "median epochs to converge over init_scale x learning rate, one panel per loss; the "
                     "fraction of runs solved by each epoch and the loss curves (median and 25-75% band over "
                     "seeds, from the checkpoints) per init_scale; with --facet, split by one or two more "
-                    "columns. Needs matplotlib: pip install 'sweep[plot]'.")
+                    "columns. Needs matplotlib (pip install matplotlib).")
     p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="figure file; the format follows its extension (.png, .pdf, .svg) "
@@ -318,6 +319,12 @@ def cmd_plot(args):
     name = read_manifest(layout)[0].get("name") or layout.data.resolve().name
     if args.output:
         out = Path(args.output)
+        if not out.suffix:
+            out = out.with_name(out.name + ".png")  # what matplotlib would write; say so below
+        formats = _figure_formats()
+        if out.suffix[1:].lower() not in formats:
+            raise SweepError(f"-o {args.output}: matplotlib cannot write .{out.suffix[1:]} files; expected one of "
+                             f"{', '.join('.' + f for f in sorted(formats))}")
         if not out.parent.is_dir():
             raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
         if out.resolve().is_relative_to(layout.data.resolve()):
@@ -328,6 +335,12 @@ def cmd_plot(args):
     plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi, facet=args.facet)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0
+
+
+def _figure_formats():
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return FigureCanvasBase.get_supported_filetypes()
 
 
 # --------------------------------------------------------------------------- parser and main
@@ -384,8 +397,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, as every other error of sweep."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="Train thousands of tiny sigmoid networks over a grid of hyperparameters.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="<command>")

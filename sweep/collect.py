@@ -21,7 +21,7 @@ STAT_COLUMNS = {
     "final_mse": "mean squared error at the last state, whatever the loss (comparable across losses)",
     "accuracy": "share of samples with (output > 0.5) == (target > 0.5) at the last state",
     "outcome": "converged, improving (loss fell by > 0.1% over the last 10% of epochs), saturated "
-               "(>= half the hidden or output units with |z| > 4), flat (neither), diverged (non-finite loss)",
+               "(>= half the hidden or output pre-activations, over all samples, with |z| > 4), flat (neither), diverged (non-finite loss)",
     "diverged": "the loss became non-finite; training of the run stopped there",
     "sat_hidden_start": "share of hidden pre-activations with |z| > 4 over all samples, initial state",
     "sat_output_start": "share of output pre-activations with |z| > 4, initial state",

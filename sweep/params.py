@@ -254,8 +254,9 @@ PARAMS = (
     Param("early_stop", "bool", False, "Stop a run at the first epoch its criterion holds.",
           aliases=("early_stopping", "stop_early")),
     Param("checkpoints", "checkpoints", 32,
-          "Epochs at which the loss is recorded: a count of log-spaced epochs in [0, epochs] (0 and `epochs` "
-          "included) or an explicit list of epochs.",
+          "Epochs at which the loss is recorded: a count N of log-spaced epochs in [0, epochs] (0 and `epochs` "
+          "included; fewer than N where small epochs round to the same one; 1 gives `epochs` alone) or an "
+          "explicit list of epochs.",
           aliases=("checkpoint", "n_checkpoints", "log_every")),
     Param("save_weights", "bool", False, "Keep the initial and final weights of every run in the results.",
           aliases=("keep_weights", "store_weights", "save_weight")),

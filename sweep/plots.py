@@ -58,7 +58,7 @@ from kernels.vocab import LOSS_LABELS
 from sweep.errors import SweepError
 from sweep.params import NAMES as PARAMETER_NAMES
 
-MISSING_MPL = "plotting needs matplotlib: pip install 'sweep[plot]' (or pip install matplotlib)"
+MISSING_MPL = "plotting needs matplotlib: pip install matplotlib (in a clone of sweep: pip install -e '.[plot]')"
 LOSS_NAMES = LOSS_LABELS
 AXES = ("loss", "lr", "init_scale")
 NOT_FACETS = AXES + ("seed", "run_id")

@@ -66,8 +66,9 @@ def read_table(path, columns=None):
                       f"grid (e.g. {store.part_name(foreign[0])})", SweepWarning, stacklevel=3)
     if absent:
         total = sum(chunks.values())
-        warnings.warn(f"{layout.data}: the sweep is incomplete: {total - absent:,} of {total:,} runs are written",
-                      SweepWarning, stacklevel=3)
+        read = sum(table.num_rows for table in tables)
+        warnings.warn(f"{layout.data}: the sweep is incomplete: {total - absent:,} of {total:,} runs are written"
+                      + (f", {read:,} of them read" if read != total - absent else ""), SweepWarning, stacklevel=3)
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     return pa.concat_tables(tables) if tables else schema.empty_table()
@@ -95,6 +96,7 @@ def load(path, columns=None):
                         for v in df[name]]
     if "run_id" in df:
         df = df.sort_values("run_id", kind="stable").reset_index(drop=True)
+    df.attrs["path"] = str(path)  # where the rows come from: summaries and plots read the manifest there
     return df
 
 

@@ -65,8 +65,11 @@ class Summary:
     def text(self):
         share = self.converged / self.runs if self.runs else 0.0
         if self.runs_trained == 0:
-            which = "the 1 run was" if self.runs == 1 else f"all {self.runs:,} runs were"
-            head = f"{self.label}nothing to train: {which} already written, {share:.1%} converged"
+            if self.runs == 0:
+                head = f"{self.label}nothing to train: no runs here"
+            else:
+                which = "the 1 run was" if self.runs == 1 else f"all {self.runs:,} runs were"
+                head = f"{self.label}nothing to train: {which} already written, {share:.1%} converged"
         else:
             rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
             head = (f"{self.label}{_plural(self.runs, 'run')} ({self.runs_trained:,} trained now in "
@@ -143,9 +146,9 @@ def describe_change(old, new):
     a, b = old.get("grid") or {}, new.get("grid") or {}
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if not changed:
-        return f"{old.get('runs')} runs there, {new.get('runs')} in this grid"
+        return f"{old.get('runs', 0):,} runs there, {new.get('runs', 0):,} in this grid"
     shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
-    return f"changed: {shown}; {old.get('runs')} runs there, {new.get('runs')} in this grid"
+    return f"changed: {shown}; {old.get('runs', 0):,} runs there, {new.get('runs', 0):,} in this grid"
 
 
 def existing_manifest(prepared, *, overwrite=False):

@@ -152,16 +152,20 @@ def script_text(*, name, grid_path, out_root, tasks, logs, partition=None, time=
     ])
 
 
+def check_tasks(tasks, n_chunks):
+    """Every task must have a chunk to train."""
+    if tasks > n_chunks:
+        raise SweepError(f"--tasks {tasks} but the sweep has {n_chunks} chunk{'s' * (n_chunks != 1)}, so at most "
+                         f"{n_chunks} tasks would have work; use fewer tasks or a smaller chunk_size in the grid")
+
+
 def write_job(prepared, grid_path, out_root, tasks, *, partition=None, time=None, cpus_per_task=1, mem=None):
     """Write slurm/sweep.sbatch, slurm/logs/ and slurm/tasks.json; return the script's path."""
     from sweep.plan import chunk_cost
     from sweep.shard import assign
 
     check_options(tasks, partition, time, cpus_per_task, mem)
-    n_chunks = len(prepared.chunks)
-    if tasks > n_chunks:
-        raise SweepError(f"--tasks {tasks} but the sweep has {n_chunks} chunk{'s' * (n_chunks != 1)}, so at most "
-                         f"{n_chunks} tasks would have work; use fewer tasks or a smaller chunk_size in the grid")
+    check_tasks(tasks, len(prepared.chunks))
     layout = prepared.layout
     logs = store.make_dir(layout.slurm / "logs", "SLURM logs directory")
     script = layout.slurm / SCRIPT

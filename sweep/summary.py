@@ -413,10 +413,10 @@ def _fit(cols, width):
 
 def _human_rows(summary, wide=False, width=WIDTH):
     """Key names, header, rows of text cells and the headers left out, as the table and Markdown formats
-    show them: all columns when wide, else those that fit `width` characters."""
+    show them: all columns when wide, else those that fit `width` characters (None: no limit)."""
     names, cols = _human_columns(summary, wide)
     left = []
-    if not wide:
+    if not wide and width is not None:
         cols, left = _fit(cols, width)
     header = [h for h, _, _ in cols]
     rows = [list(r) for r in zip(*(cells for _, cells, _ in cols))]
@@ -431,9 +431,9 @@ def format_summary(summary, fmt="table", wide=False, width=WIDTH):
     The table and Markdown show, per group: runs, converged (rate [95% interval]), median epochs to a
     solution over all runs [95% interval] ('>E': later than the horizon E), restart epochs ('E @ t':
     the least expected epochs with restarts, restarting after t epochs), the share of each outcome
-    other than converged that occurs, and the median final MSE. They fit `width` characters: the
-    columns of least use are left out until they do (the table says which, last); wide: every
-    column, intervals included, however wide."""
+    other than converged that occurs, and the median final MSE. The table fits `width` characters: the
+    columns of least use are left out until it does (it says which, last); Markdown, which is not read
+    in a terminal, keeps them all. wide: every column, intervals included, however wide."""
     if fmt not in FORMATS:
         raise SweepError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -448,7 +448,7 @@ def format_summary(summary, fmt="table", wide=False, width=WIDTH):
         if not records:
             return "[]\n"
         return "[\n" + ",\n".join("  " + json.dumps(r, allow_nan=False) for r in records) + "\n]\n"
-    names, header, rows, left = _human_rows(summary, wide, width)
+    names, header, rows, left = _human_rows(summary, wide, width if fmt == "table" else None)
     n_keys = len(names)
     if fmt == "markdown":
         def line(cells):

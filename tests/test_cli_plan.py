@@ -83,11 +83,14 @@ def test_usage_errors_exit_2(capsys):
     assert main([]) == 2
     assert "usage: sweep" in capsys.readouterr().err
     assert main(["plan"]) == 2
-    assert "the following arguments are required: GRID" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("sweep plan: error: the following arguments are required: GRID "
+                                       "(see sweep plan --help)\n")
     assert main(["plna", "g.toml"]) == 2
-    assert "invalid choice: 'plna'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice: 'plna'" in err and err.count("\n") == 1
     assert main(["plan", "g.toml", "--rows", "-1"]) == 2
-    assert "expected an integer >= 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "expected an integer >= 0" in err and err.count("\n") == 1
 
 
 def test_help_and_version_exit_0(capsys):

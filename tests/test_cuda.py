@@ -337,9 +337,9 @@ def test_without_numba_cuda_the_error_says_how_to_install_it():
     p = _python("import sys; sys.modules['numba_cuda'] = None\n" + _CALL, {})
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0] == "UNAVAILABLE numba-cuda is not installed (pip install 'sweep[cuda]')", p.stdout
+    assert lines[0] == "UNAVAILABLE numba-cuda is not installed (pip install numba-cuda)", p.stdout
     assert lines[1] == ("RAISED CudaUnavailableError True \"cannot train on the GPU: numba-cuda is not installed "
-                        "(pip install 'sweep[cuda]')\"")
+                        "(pip install numba-cuda)\"")
 
 
 def test_simulator_is_reported():

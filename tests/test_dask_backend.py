@@ -10,7 +10,7 @@ import pytest
 from sweep.cli import main
 from tests.test_runner import assert_same_rows, rows, write_grid
 
-distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'sweep[dask]')")
+distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')")
 
 pytestmark = pytest.mark.slow
 

@@ -56,7 +56,7 @@ CLAIMS = [
      lambda s: s.loc[(0.1, "mse", 1.0), "rate"] == 0.9
      and round(s.loc[(0.1, "mse", 1.0), "epochs_converged_median"]) == 4696
      and s.loc[(0.1, "mse", 0.3), "rate"] == 0.23 and s.loc[(0.1, "mse", 0.1), "rate"] == 0),
-    ("From scale 10 up most MSE runs end `saturated`, and a third or more of the BCE runs",
+    ("From scale 10 up most MSE runs end `saturated`, and 30% or more of the BCE runs",
      lambda s: all((s.loc[(scale, "mse"), "share_saturated"] > 0.5).all()
                    and (s.loc[(scale, "bce"), "share_saturated"] >= 0.3).all() for scale in (10.0, 32.0))),
     ("With MSE, 38% converge at scale 10 and 7% at 30 (lr 1); the median MSE run at 30 ends at loss 0.5",

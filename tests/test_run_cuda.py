@@ -15,7 +15,7 @@ import pytest
 from sweep.cli import main
 from tests.test_runner import TIMING, rows
 
-pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install 'sweep[cuda]')")
+pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install numba-cuda)")
 
 GRID = """
 name = "gpu"

@@ -31,7 +31,8 @@ def _client(scheduler):
     try:
         from dask.distributed import Client
     except ImportError:
-        raise SweepError("--backend dask needs dask.distributed: pip install 'sweep[dask]'") from None
+        raise SweepError("--backend dask needs dask.distributed: pip install 'dask[distributed]' (in a clone of "
+                         "sweep: pip install -e '.[dask]')") from None
     if not scheduler:
         import dask
 
