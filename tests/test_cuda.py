@@ -338,8 +338,8 @@ def test_without_numba_cuda_the_error_says_how_to_install_it():
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == "UNAVAILABLE numba-cuda is not installed (pip install numba-cuda)", p.stdout
-    assert lines[1] == ("RAISED CudaUnavailableError True \"cannot train on the GPU: numba-cuda is not installed "
-                        "(pip install numba-cuda)\"")
+    assert lines[1] == ("RAISED CudaUnavailableError True 'cannot train on the GPU: numba-cuda is not installed "
+                        "(pip install numba-cuda)'")
 
 
 def test_simulator_is_reported():
