@@ -222,8 +222,7 @@ def cmd_slurm(args):
     print(f"{PROG}: wrote {script} ({args.tasks} tasks, {len(prepared.chunks)} chunks, "
           f"{len(prepared.runs):,} runs); logs in {script.parent / 'logs'}/")
     if not args.submit:
-        print(f"{PROG}: submit it with: sbatch {script}   (or: python -m sweep slurm {args.grid} "
-              f"--tasks {args.tasks} --submit)")
+        print(f"{PROG}: submit it with: sbatch {script}   (or: the same sweep slurm command with --submit)")
         return 0
     array = only
     if args.missing:

@@ -316,6 +316,8 @@ def fmt_value(v):
     """A grid value, short: 0.032, 0.1, 0.32, 1, 3.2, 10, 32, 1e-04; a text or a flag as it is."""
     if isinstance(v, (str, bool, np.bool_)):
         return str(v)
+    if isinstance(v, (tuple, list, np.ndarray)):  # an explicit checkpoint list
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
     v = float(v)
     if v == 0 or not math.isfinite(v):
         return f"{v:g}"
@@ -831,5 +833,8 @@ def plot_sweep(df, name, out_path, lr=None, curves=True, dpi=200, facet=None):
                           **({"curves": subfigs[3]} if curves else {})}
     if out_path is None:  # sweep.plot: the Figure itself, unwritten
         return fig
-    fig.savefig(out_path, dpi=dpi)
+    try:
+        fig.savefig(out_path, dpi=dpi)
+    except OSError as exc:
+        raise SweepError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return out_path

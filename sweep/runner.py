@@ -158,7 +158,8 @@ def existing_manifest(prepared, *, overwrite=False):
     if prepared.grid.overrides and "name" not in prepared.grid.overrides:
         remedy += " (also an override: --set name=NEW, or name=NEW in sweep.run)"
     try:
-        found = store.read_manifest(prepared.layout, remedy=remedy)
+        found = store.read_manifest(prepared.layout, remedy="move it away and run again (the parts that pass their "
+                                    "checks are kept), or re-run with --overwrite to discard them")
     except SweepError:
         if overwrite:
             return None
@@ -171,6 +172,12 @@ def existing_manifest(prepared, *, overwrite=False):
             return None
         raise SweepError(f"{prepared.outdir} holds results of a different grid ({describe_change(manifest, prepared.manifest)}); "
                          f"{remedy}")
+    if manifest.get("chunks") != prepared.manifest["chunks"] or manifest.get("runs") != prepared.manifest["runs"] \
+            or (schema.metadata or {}).get(b"pandas") != (prepared.schema.metadata or {}).get(b"pandas"):
+        if overwrite:
+            return None
+        raise SweepError(f"{prepared.layout.manifest} has this grid's hash but not its chunks or columns: it is "
+                         f"damaged; move it away and run again (the parts that pass their checks are kept)")
     if manifest.get("manifest_version") != MANIFEST_VERSION or not schema.remove_metadata().equals(
             prepared.schema.remove_metadata()):
         if overwrite:
@@ -269,11 +276,21 @@ def run(grid_path, out_root="results", *, jobs=None, backend="threads", quiet=Fa
             client.close()
 
 
+def _refuse_nested(out_root):
+    """A sweep written inside another's results directory would be read as part of it."""
+    here = Path(out_root).resolve()
+    for folder in (here, *here.parents):
+        if store.is_results_dir(folder):
+            raise SweepError(f"--out {out_root} is inside the results directory {folder}, whose readers would take "
+                             f"this sweep's parts for its own; give the results root instead (e.g. --out {folder.parent})")
+
+
 def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, shard, client, say, stream, overrides):
     from sweep import backends
     from sweep.lock import Writer
 
     start = time.perf_counter()
+    _refuse_nested(out_root)
     prepared = prepare(grid_path, out_root, overrides)
     label = f"sweep: shard {shard[0]}/{shard[1]}: " if shard else "sweep: "
     with Writer(prepared.layout, grid_hash=prepared.grid_hash, shard=shard, warn=say) as writer:

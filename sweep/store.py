@@ -241,7 +241,7 @@ def list_parts(layout):
         return out
     for entry in os.scandir(layout.data):
         cid = chunk_of(entry.name)
-        if cid is not None:
+        if cid is not None and (entry.is_file() or not os.path.exists(entry.path)):  # not a FIFO, a directory...
             out[cid] = Path(entry.path)
     return out
 
@@ -301,6 +301,8 @@ def check_part(path, *, chunk_id, n_runs, grid_hash, schema, full=True):
         return f"unreadable schema ({reason(exc)})"
     if schema is not None and not got.remove_metadata().equals(schema.remove_metadata()):
         return f"has another schema than the sweep's ({_schema_difference(got, schema)})"
+    if schema is not None and (got.metadata or {}).get(b"pandas") != (schema.metadata or {}).get(b"pandas"):
+        return "has other pandas metadata than the sweep's (column names and types as pandas reads them)"
     if not full:
         return None
     try:

@@ -584,7 +584,7 @@ def _number(value):
     """A literal as NumPy compares it. NumPy compares Python ints of any size exactly with integer
     arrays, but cannot turn one beyond the float range into a float: that is +-inf here."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 1000:
-        return math.copysign(math.inf, value)  # beyond any int64, and near the float limit
+        return math.inf if value > 0 else -math.inf  # beyond any int64, and near the float limit (no float())
     return value
 
 

@@ -368,3 +368,63 @@ def test_counts_are_singular_when_one(tmp_path, capsys):
     assert "resuming: 1 of 1 part already written" in err
     assert "nothing to train: all 1 run were already written" not in err  # the plural of the sentence, not the count
     assert "network-epochs/s" not in err and "sweep: nothing to train: the 1 run was already written" in err
+
+
+def test_a_part_whose_pandas_metadata_differs_is_caught(written, tmp_path, capsys):
+    """A flipped bit in a footer's pandas metadata renamed a column silently (review): now it fails the check."""
+    import shutil
+
+    grid, original = written
+    shutil.copytree(original, tmp_path / "res")
+    out = tmp_path / "res" / "t"
+    part = sorted(store.list_parts(out).values())[0]
+    table = pq.read_table(part)
+    meta = dict(table.schema.metadata)
+    meta[b"pandas"] = meta[b"pandas"].replace(b'"lr"', b'"kr"')
+    pq.write_table(table.replace_schema_metadata(meta), part)
+    assert main(["status", str(out)]) == 1
+    assert "other pandas metadata" in capsys.readouterr().out
+    assert main(["run", str(grid), "--out", str(tmp_path / "res"), "--quiet"]) == 0
+    assert "lr" in load(out).columns and len(load(out)) == 64
+
+
+def test_a_manifest_whose_chunks_are_not_its_grids_is_refused_and_moving_it_away_keeps_the_parts(written, tmp_path,
+                                                                                                  capsys):
+    import shutil
+
+    grid, original = written
+    shutil.copytree(original, tmp_path / "res")
+    out = tmp_path / "res" / "t"
+    manifest, schema = store.read_manifest(out)
+    cid = next(iter(manifest["chunks"]))
+    manifest["chunks"] = {("f" + c[1:] if c == cid else c): n for c, n in manifest["chunks"].items()}
+    store.write_manifest(out, manifest, schema, tmp_path)
+    assert run_cli(grid, "--out", tmp_path / "res") == 2
+    err = capsys.readouterr().err
+    assert "has this grid's hash but not its chunks" in err and "move it away" in err
+    parts = {p.name: p.read_bytes() for p in out.iterdir() if p.name.startswith("part-")}
+    (out / store.MANIFEST).unlink()
+    assert run_cli(grid, "--out", tmp_path / "res") == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name.startswith("part-")} == parts
+
+
+def test_out_inside_a_results_directory_is_refused(written, tmp_path, capsys):
+    grid, original = written
+    assert run_cli(grid, "--out", original / "t") == 2
+    err = capsys.readouterr().err
+    assert "is inside the results directory" in err and err.count("\n") == 1
+    assert not (original / "t" / "t").exists() and not (original / "t" / "_t").exists()
+
+
+def test_a_fifo_named_like_a_part_does_not_hang(written, tmp_path):
+    import shutil
+
+    grid, original = written
+    shutil.copytree(original, tmp_path / "res")
+    out = tmp_path / "res" / "t"
+    part = sorted(store.list_parts(out).values())[0]
+    part.unlink()
+    os.mkfifo(part)
+    assert main(["status", str(out)]) == 1
+    assert run_cli(grid, "--out", tmp_path / "res") == 0
+    assert len(load(out)) == 64 and part.is_file()

@@ -597,3 +597,10 @@ def test_in_matches_python(data, column, negated):
     text = f"x {'not in' if negated else 'in'} {items!r}"
     expected = [v is not None and ((v in items) != negated) for v in values]
     assert mask(df, text).tolist() == expected, text
+
+
+def test_integers_beyond_the_float_range_compare_without_overflow():
+    df = pd.DataFrame({"seed": [0, 5]})
+    huge = "1" + "0" * 310
+    assert mask(df, f"seed < {huge}").tolist() == [True, True]
+    assert mask(df, f"seed in [-{huge}, 0]").tolist() == [True, False]

@@ -44,6 +44,9 @@ def execute(work, *, jobs, backend="threads", **_context):
 def _processes(work, jobs, threads):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sweep.errors import SweepError
 
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=context,
@@ -54,7 +57,14 @@ def _processes(work, jobs, threads):
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield pending.pop(future), future.result()
+                chunk = pending.pop(future)
+                try:
+                    table = future.result()
+                except BrokenProcessPool:
+                    raise SweepError(f"a worker process died while training chunk {chunk.chunk_id} (killed, or out of "
+                                     f"memory?); every part written so far is kept: run the same command again to "
+                                     f"resume") from None
+                yield chunk, table
     finally:
         for process in list(getattr(pool, "_processes", {}).values()):  # interrupted: stop now, not after the chunk
             if pending and process.is_alive():
