@@ -13,6 +13,8 @@ a worker that outlives its sweep cannot touch the results.
 from dataclasses import dataclass
 
 NAMES = ("threads", "processes", "dask", "cuda")
+# How a backend's one-line error for lost workers ends: nothing written is lost.
+RESUME = "every part written so far is kept: run the same command again to resume"
 
 
 @dataclass

@@ -80,6 +80,7 @@ def execute(work, *, say, quiet, client, **_context):
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
+    from sweep.backends import RESUME
     from sweep.backends.local import train
 
     if not quiet:
@@ -97,12 +98,10 @@ def execute(work, *, say, quiet, client, **_context):
                 table = future.result()
             except KilledWorker:
                 raise SweepError(f"Dask workers died while training chunk {chunk.chunk_id} too many times "
-                                 f"(distributed.scheduler.allowed-failures); every part written so far is "
-                                 f"kept: run the same command again to resume") from None
+                                 f"(distributed.scheduler.allowed-failures); {RESUME}") from None
             except (FutureCancelledError, OSError) as exc:
                 raise SweepError(f"lost the Dask cluster while training chunk {chunk.chunk_id} "
-                                 f"({type(exc).__name__}: {exc}); every part written so far is kept: run "
-                                 f"the same command again to resume") from None
+                                 f"({type(exc).__name__}: {exc}); {RESUME}") from None
             del futures[future]
             yield chunk, table
     finally:

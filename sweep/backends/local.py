@@ -46,6 +46,7 @@ def _processes(work, jobs, threads):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    from sweep.backends import RESUME
     from sweep.errors import SweepError
 
     context = multiprocessing.get_context("spawn")
@@ -62,8 +63,7 @@ def _processes(work, jobs, threads):
                     table = future.result()
                 except BrokenProcessPool:
                     raise SweepError(f"a worker process died while training chunk {chunk.chunk_id} (killed, or out of "
-                                     f"memory?); every part written so far is kept: run the same command again to "
-                                     f"resume") from None
+                                     f"memory?); {RESUME}") from None
                 yield chunk, table
     finally:
         for process in list(getattr(pool, "_processes", {}).values()):  # interrupted: stop now, not after the chunk
