@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import kernel as _k
-from kernels.vocab import (BOOL_STATS, CRITERIA, FLOAT_STATS, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES,
-                           N_FLOAT_STATS, N_INT_STATS, TILE_LANES)
+from kernels.vocab import (ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START,
+                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS,
+                           MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY, OUTPUTS, REDUCTIONS, RELU, SCALINGS,
+                           TILE_LANES)
 
 
 @dataclass
@@ -36,6 +38,8 @@ class TrainResult:
     sat_hidden_end: np.ndarray
     sat_output_end: np.ndarray
     grad_norm: np.ndarray
+    dead_hidden_start: np.ndarray  # NaN unless the hidden units are ReLUs
+    dead_hidden_end: np.ndarray
     outputs: np.ndarray  # (N, L) float64
     checkpoint_epochs: np.ndarray  # (K,) int64
     checkpoint_loss: np.ndarray  # (K, L) float64, NaN where not reached
@@ -75,6 +79,59 @@ def _owned(arr, dtype=None):
     return arr
 
 
+@dataclass(frozen=True)
+class Variant:
+    """The model of every lane of a call, as codes: one compiled kernel per variant and dtype.
+
+    activation (hidden units) and output are codes into kernels.vocab.ACTIVATIONS (an output is
+    sigmoid or identity), scaling into SCALINGS, reduction into REDUCTIONS; bias: biases exist."""
+
+    activation: int = 0
+    output: int = 0
+    bias: bool = True
+    scaling: int = 0
+    reduction: int = 0
+
+    @classmethod
+    def of(cls, activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum"):
+        """The variant of these names; ValueError naming a value that is not one."""
+        for value, names, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
+                                   (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction")):
+            if value not in names:
+                raise ValueError(f"{what} must be one of {', '.join(names)}; got {value!r}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ValueError(f"bias must be True or False; got {bias!r}")
+        return cls(ACTIVATIONS.index(activation), ACTIVATIONS.index(output), bool(bias), SCALINGS.index(scaling),
+                   REDUCTIONS.index(reduction))
+
+    @property
+    def names(self):
+        return dict(activation=ACTIVATIONS[self.activation], output=ACTIVATIONS[self.output], bias=self.bias,
+                    scaling=SCALINGS[self.scaling], reduction=REDUCTIONS[self.reduction])
+
+    def scales(self, n_inputs, hidden):
+        """(s1, s2): the factors on X W1 and a1 W2 of the parameterisation (1.0 where standard)."""
+        scaling = SCALINGS[self.scaling]
+        if scaling == "standard":
+            return 1.0, 1.0
+        return 1.0 / np.sqrt(n_inputs), (1.0 / np.sqrt(hidden) if scaling == "ntk" else 1.0 / hidden)
+
+
+def default_tile(dtype, n_samples, n_inputs, hidden):
+    """Lanes per tile: `TILE_LANES` for small networks, fewer (a power of two, at least one AVX-512
+    vector) when a tile's parameters, velocities, gradients and outputs would not stay in cache."""
+    dtype = np.dtype(dtype)
+    per_lane = dtype.itemsize * (3 * (n_inputs * hidden + 2 * hidden + 1) + 2 * hidden + n_samples + 16)
+    tile = TILE_LANES[dtype.name]
+    floor = 64 // dtype.itemsize
+    while tile > floor and tile * per_lane > TILE_BYTES:
+        tile //= 2
+    return tile
+
+
+TILE_BYTES = 192 * 1024  # a tile's working set: within a core's L2 (512 KiB on Zen 3, 1-2 MiB elsewhere)
+
+
 def _per_lane(value, dtype, what, n_lanes):
     arr = np.asarray(value, dtype=dtype)
     try:
@@ -101,32 +158,60 @@ class Batch:
     checkpoints: np.ndarray  # (K,) int64, as given
     order: np.ndarray  # argsort of checkpoints
     checkpoints_sorted: np.ndarray  # (K,) int64, read-only
-    lane_args: tuple  # lr, loss code, bce_eps, momentum, criterion code, margin, tol, early_stop: (L,) each
+    lane_args: tuple  # lr_hidden, lr_output, loss code, bce_eps, momentum, criterion code, margin, tol, early_stop
+    variant: Variant
+    b1: np.ndarray  # the biases the kernel is given: the caller's, or zeros (never read) without biases
+    b2: np.ndarray
+
+    def kernel_model(self):
+        """The CPU kernel's view of the model: (X times s1, (s2, r), output code, bias), r the reduction's
+        factor on the gradient (1, or 1/N for the mean). See kernels.kernel."""
+        s1, s2 = self.variant.scales(self.n_inputs, self.hidden)
+        X = self.X if s1 == 1.0 else _owned(self.X * self.dtype.type(s1))
+        r = 1.0 if REDUCTIONS[self.variant.reduction] == "sum" else 1.0 / self.n_samples
+        return X, _owned([s2, r], self.dtype), self.variant.output, self.variant.bias
+
+    @property
+    def has_bce(self):
+        return bool(np.any(self.lane_args[2] == BCE))
+
+    @property
+    def has_momentum(self):
+        return bool(np.any(self.lane_args[4] != 0))
 
     def result(self, out_f, out_i, out_outputs, out_ck):
         """The `TrainResult` of a kernel's outputs, the CPU's or the GPU's (rows in the order of
-        `kernels.vocab.FLOAT_STATS` and `INT_STATS`, checkpoint losses in sorted order)."""
+        `kernels.vocab.FLOAT_STATS` and `INT_STATS`, checkpoint losses in sorted order). The kernels
+        compute every statistic; here those that do not apply become NaN: accuracy unless every
+        target is 0 or 1, saturation of ReLU units, dead units of other activations."""
         ck_loss = np.empty_like(out_ck)
         ck_loss[self.order] = out_ck
+        if not np.all((self.Y == 0) | (self.Y == 1)):
+            out_f[F_ACCURACY] = np.nan
+        rows = (F_SAT_HIDDEN_START, F_SAT_HIDDEN_END) if self.variant.activation == RELU else (
+            F_DEAD_HIDDEN_START, F_DEAD_HIDDEN_END)
+        out_f[list(rows)] = np.nan
         stats = {name: out_f[i] for i, name in enumerate(FLOAT_STATS)}
         stats.update((name, out_i[i].astype(bool) if name in BOOL_STATS else out_i[i])
                      for i, name in enumerate(INT_STATS))
         return TrainResult(**stats, outputs=out_outputs, checkpoint_epochs=self.checkpoints, checkpoint_loss=ck_loss)
 
 
-def _check_arrays(X, Y, W1, b1, W2, b2):
+def _check_arrays(X, Y, W1, b1, W2, b2, bias):
     """Weights: one float dtype, C-contiguous, writeable, consistent shapes; X and Y
-    converted to that dtype. Returns (X, Y, dtype)."""
-    params = (W1, b1, W2, b2)
+    converted to that dtype. Without biases b1 and b2 are ignored (None will do) and zeros stand in
+    for them. Returns (X, Y, dtype, b1, b2), the biases the kernels use."""
     dtype = np.asarray(W1).dtype
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"weights must be float64 or float32, got {dtype}")
-    for name, p in zip(("W1", "b1", "W2", "b2"), params):
+    if not isinstance(W1, np.ndarray) or W1.ndim != 3:
+        raise ValueError(f"W1 must have shape (inputs, hidden, lanes); got {np.shape(W1)}")
+    n_inputs, hidden, n_lanes = W1.shape
+    if not bias:  # the kernels get zeros (added to nothing, never updated); the caller's are left alone
+        b1, b2 = np.zeros((hidden, n_lanes), dtype), np.zeros(n_lanes, dtype)
+    for name, p in zip(("W1", "b1", "W2", "b2"), (W1, b1, W2, b2)):
         if not isinstance(p, np.ndarray) or p.dtype != dtype or not p.flags.c_contiguous or not p.flags.writeable:
             raise TypeError(f"{name} must be a writeable C-contiguous {dtype} ndarray (it is updated in place)")
-    if W1.ndim != 3:
-        raise ValueError(f"W1 must have shape (inputs, hidden, lanes); got {W1.shape}")
-    n_inputs, hidden, n_lanes = W1.shape
     for name, p, shape in (("b1", b1, (hidden, n_lanes)), ("W2", W2, (hidden, n_lanes)), ("b2", b2, (n_lanes,))):
         if p.shape != shape:
             raise ValueError(f"{name} must have shape {shape}; got {p.shape}")
@@ -134,18 +219,29 @@ def _check_arrays(X, Y, W1, b1, W2, b2):
     Y = _owned(np.asarray(Y).reshape(-1), dtype)
     if X.ndim != 2 or X.shape[1] != n_inputs or Y.shape[0] != X.shape[0]:
         raise ValueError(f"X must be (N, {n_inputs}) and Y (N,); got {X.shape} and {Y.shape}")
-    return X, Y, dtype
+    return X, Y, dtype, b1, b2
 
 
-def _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol, early_stop,
-               checkpoints):
+def _learning_rates(lr, lr_hidden, lr_output):
+    """(lr_hidden, lr_output), each defaulting to lr."""
+    lr_hidden = lr if lr_hidden is None else lr_hidden
+    lr_output = lr if lr_output is None else lr_output
+    if lr_hidden is None or lr_output is None:
+        raise TypeError("give lr, or both lr_hidden and lr_output (the learning rates of the two layers)")
+    return lr_hidden, lr_output
+
+
+def _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, momentum, criterion, margin, tol,
+               early_stop, checkpoints, variant, b1, b2):
     """Shapes in range, data, epochs, checkpoints and per-lane hyperparameters. Returns a `Batch`."""
     n_samples = X.shape[0]
     n_inputs, hidden, n_lanes = W1.shape
     if not (1 <= n_samples <= MAX_SAMPLES and 1 <= n_inputs <= MAX_INPUTS and 1 <= hidden <= MAX_HIDDEN):
         raise ValueError(f"shapes out of range: N={n_samples} (1..{MAX_SAMPLES}), D={n_inputs} (1..{MAX_INPUTS}), H={hidden} (1..{MAX_HIDDEN})")
-    if np.any((Y < 0) | (Y > 1)) or not np.all(np.isfinite(X)):
-        raise ValueError("targets must lie in [0, 1] and inputs must be finite")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        raise ValueError("inputs and targets must be finite")
+    if variant.output != IDENTITY and np.any((Y < 0) | (Y > 1)):
+        raise ValueError("targets must lie in [0, 1] for a sigmoid output (output='identity' takes any value)")
     epochs = int(epochs)
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0; got {epochs}")
@@ -160,7 +256,8 @@ def _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, 
     ck_sorted = _owned(ck[order])
 
     lane_args = (
-        _per_lane(lr, dtype, "lr", n_lanes),
+        _per_lane(lr_hidden, dtype, "lr_hidden", n_lanes),
+        _per_lane(lr_output, dtype, "lr_output", n_lanes),
         _codes(loss, LOSSES, "loss", n_lanes),
         _per_lane(bce_eps, dtype, "bce_eps", n_lanes),
         _per_lane(momentum, dtype, "momentum", n_lanes),
@@ -169,44 +266,60 @@ def _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, 
         _per_lane(tol, dtype, "tol", n_lanes),
         _per_lane(early_stop, np.bool_, "early_stop", n_lanes),
     )
-    return Batch(X, Y, dtype, n_samples, n_inputs, hidden, n_lanes, epochs, ck, order, ck_sorted, lane_args)
+    if variant.output == IDENTITY and np.any(lane_args[2] == BCE):
+        raise ValueError("loss 'bce' needs a sigmoid output (output='identity' is a regression: use 'mse')")
+    return Batch(X, Y, dtype, n_samples, n_inputs, hidden, n_lanes, epochs, ck, order, ck_sorted, lane_args,
+                 variant, b1, b2)
 
 
-def prepare(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
-            criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10):
+def prepare(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
+            momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+            activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum"):
     """Validate and convert the arguments of a training call (those of `train`,
     but for the CPU-only `threads` and `tile`); returns a `Batch`. Raises
     TypeError or ValueError with a one-line message on bad input."""
-    X, Y, dtype = _check_arrays(X, Y, W1, b1, W2, b2)
-    return _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol,
-                      early_stop, checkpoints)
+    variant = Variant.of(activation, output, bias, scaling, reduction)
+    lr_hidden, lr_output = _learning_rates(lr, lr_hidden, lr_output)
+    X, Y, dtype, b1, b2 = _check_arrays(X, Y, W1, b1, W2, b2, variant.bias)
+    return _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, momentum, criterion, margin,
+                      tol, early_stop, checkpoints, variant, b1, b2)
 
 
-def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
-          criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
+          momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+          activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
           threads=1, tile=None):
     """Train L networks of shape D-H-1 by full-batch gradient descent.
 
-    X (N, D) inputs and Y (N,) targets in [0, 1] are shared by all lanes.
-    W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,) are the initial parameters:
-    C-contiguous arrays of one float dtype (float64 or float32, the working
-    precision), updated in place to the final parameters. Hyperparameters
-    are scalars or per-lane sequences: lr, loss ('mse'/'bce'), bce_eps,
-    momentum, criterion ('margin'/'loss'), margin, tol, early_stop.
-    `checkpoints` is a count of log-spaced states or an explicit sequence of
-    states in [0, epochs]. `threads` blocks of lanes train in parallel.
-    `tile` (lanes trained together in cache) changes speed, never results.
+    X (N, D) inputs and Y (N,) targets are shared by all lanes (targets in
+    [0, 1] for a sigmoid output). W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)
+    are the initial parameters: C-contiguous arrays of one float dtype
+    (float64 or float32, the working precision), updated in place to the final
+    parameters (b1 and b2 may be None with bias=False). Hyperparameters are
+    scalars or per-lane sequences: lr (or lr_hidden for W1, b1 and lr_output
+    for W2, b2), loss ('mse'/'bce'), bce_eps, momentum, criterion
+    ('margin'/'loss'), margin, tol, early_stop. The model is the same for all
+    lanes: activation of the hidden units, output ('sigmoid'/'identity'),
+    bias, scaling ('standard'/'ntk'/'mean-field'), reduction ('sum'/'mean');
+    see kernels.reference for the math. `checkpoints` is a count of
+    log-spaced states or an explicit sequence of states in [0, epochs].
+    `threads` blocks of lanes train in parallel. `tile` (lanes trained
+    together in cache; by default chosen by shape) changes speed, never results.
     """
-    X, Y, dtype = _check_arrays(X, Y, W1, b1, W2, b2)
-    tile = int(tile or TILE_LANES[dtype.name])
+    batch = prepare(X, Y, W1, b1, W2, b2, epochs, lr=lr, lr_hidden=lr_hidden, lr_output=lr_output, loss=loss,
+                    bce_eps=bce_eps, momentum=momentum, criterion=criterion, margin=margin, tol=tol,
+                    early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
+                    scaling=scaling, reduction=reduction)
+    tile = int(tile or default_tile(batch.dtype, batch.n_samples, batch.n_inputs, batch.hidden))
     if tile < 1:
         raise ValueError(f"tile must be >= 1; got {tile}")
-    batch = _check_run(X, Y, W1, dtype, epochs, lr, loss, bce_eps, momentum, criterion, margin, tol,
-                       early_stop, checkpoints)
     n_samples, n_lanes = batch.n_samples, batch.n_lanes
+    Y, b1, b2 = batch.Y, batch.b1, batch.b2
     lane_args = batch.lane_args
     ck_sorted = batch.checkpoints_sorted
     epochs = batch.epochs
+    X, model, out, bias = batch.kernel_model()
+    kernel = _k.train_range_for(batch.variant.activation)
 
     out_f = np.full((N_FLOAT_STATS, n_lanes), np.nan)
     out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)
@@ -214,8 +327,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
 
     def run(lo, hi):
-        _k.train_range(X, Y, W1, b1, W2, b2, *lane_args, epochs, ck_sorted, lo, hi, tile,
-                       out_f, out_i, out_outputs, out_ck)
+        kernel(X, Y, W1, b1, W2, b2, *lane_args, epochs, ck_sorted, model, out, bias, lo, hi, tile,
+               out_f, out_i, out_outputs, out_ck)
 
     threads = max(1, min(int(threads or os.cpu_count() or 1), -(-n_lanes // tile))) if n_lanes else 1
     if threads == 1:
@@ -231,10 +344,11 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentu
     return batch.result(out_f, out_i, out_outputs, out_ck)
 
 
-def warm_up(dtypes=(np.float64,)):
-    """Compile, or load from Numba's cache, the kernels for these dtypes now,
-    so that the first real call is not slowed by it (seconds on a first start)."""
+def warm_up(dtypes=(np.float64,), **variant):
+    """Compile, or load from Numba's cache, the kernels for these dtypes (and model variant: the
+    names of `train`'s activation, output, bias, scaling, reduction) now, so that the first real
+    call is not slowed by it (seconds on a first start)."""
     X = np.zeros((1, 1))
     for dtype in dtypes:
         train(X, np.zeros(1), np.zeros((1, 1, 1), dtype), np.zeros((1, 1), dtype), np.zeros((1, 1), dtype),
-              np.zeros(1, dtype), 1, lr=0.1, checkpoints=0)
+              np.zeros(1, dtype), 1, lr=0.1, checkpoints=0, **variant)

@@ -1,10 +1,11 @@
 """`train_cuda`: `kernels.batch.train` on an NVIDIA GPU, one thread per network.
 
-Same arguments (but `threads`/`tile`, which are the CPU's), same validation
+Same arguments (the model family and the per-layer learning rates included; but
+`threads`/`tile`, which are the CPU's), same validation
 (`kernels.batch.prepare`, shared), same `TrainResult`, final weights written
 back into the given arrays. The kernel and its design are in
 `kernels.cuda_kernel`; results agree with the CPU kernels to rounding, not
-bitwise (CUDA's exp and fused multiply-adds; see there).
+bitwise (CUDA's exp and tanh and fused multiply-adds; see there).
 
 numba-cuda is an optional dependency (`pip install numba-cuda`): this
 module imports it only when asked. `cuda_available()` says whether a GPU can
@@ -66,22 +67,28 @@ def cuda_available():
     return True, f"{name} (compute capability {major}.{minor})"
 
 
-def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, momentum=0.0,
-               criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
+               momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
+               activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
                threads_per_block=None, timings=None):
-    """Train L networks of shape D-H-1 on the GPU: `kernels.batch.train`'s arguments,
-    validation, results and in-place update of W1, b1, W2, b2.
+    """Train L networks of shape D-H-1 on the GPU: `kernels.batch.train`'s arguments (the model
+    family -- activation, output, bias, scaling, reduction -- and the learning rates lr or
+    lr_hidden and lr_output included), validation, results and in-place update of W1, b1, W2, b2
+    (b1 and b2 may be None with bias=False).
 
     `threads_per_block` (default 128) changes speed, never results. `timings`, if
     a dict, receives the seconds spent copying to the device ('h2d'), training
     ('kernel') and copying back ('d2h'). Arguments are validated first, so bad
     ones raise the same TypeError/ValueError as `train` on any machine; then a
-    missing GPU raises `CudaUnavailableError`. The first call for a new data set,
-    shape, dtype or switch (momentum, BCE) compiles a kernel (a second or two).
+    missing GPU raises `CudaUnavailableError`. The first call for a new shape, dtype,
+    model variant, switch (momentum, BCE) or -- for a data set small enough for constant
+    memory -- data set compiles a kernel (a second or two).
     Calls from several threads are safe; they take turns on the GPU.
     """
-    batch = prepare(X, Y, W1, b1, W2, b2, epochs, lr=lr, loss=loss, bce_eps=bce_eps, momentum=momentum,
-                    criterion=criterion, margin=margin, tol=tol, early_stop=early_stop, checkpoints=checkpoints)
+    batch = prepare(X, Y, W1, b1, W2, b2, epochs, lr=lr, lr_hidden=lr_hidden, lr_output=lr_output, loss=loss,
+                    bce_eps=bce_eps, momentum=momentum, criterion=criterion, margin=margin, tol=tol,
+                    early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
+                    scaling=scaling, reduction=reduction)
     if threads_per_block is None:
         threads_per_block = DEFAULT_THREADS_PER_BLOCK
     threads_per_block = int(threads_per_block)
@@ -91,4 +98,4 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8, mo
     if not ok:
         raise CudaUnavailableError(f"cannot train on the GPU: {reason}")
     from kernels import cuda_kernel
-    return cuda_kernel.run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator=simulated())
+    return cuda_kernel.run(batch, W1, batch.b1, W2, batch.b2, threads_per_block, timings, simulator=simulated())

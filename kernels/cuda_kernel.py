@@ -10,33 +10,57 @@ statistics (rows, L). Thread g reads and writes column g, so the 32 threads of
 a warp touch 32 neighbouring addresses of each row: every global load and
 store is coalesced, and the user's arrays are copied to the device as they
 are (no transposition). Global memory is touched only at the start and the
-end of a lane; in between, the network lives in the thread's registers.
+end of a lane; in between, the network lives in the thread's registers (or,
+for large networks, its local memory: see below).
 
-Specialisation. A kernel is compiled for one shape (N, D, H), dtype and data
-set: X and Y are constants of the kernel (constant memory; a sweep has a
-handful of data sets) and N, D, H are compile-time constants, so the loops
-over samples, inputs and hidden units have constant trip counts and unroll;
-then the `cuda.local.array`s of weights, gradients, velocities and
-activations are indexed by constants and live in registers, inputs equal to
-0 drop out of the code (the CPU kernel skips them at run time: same sums in
-the same order) and inputs equal to 1 cost no multiply. Two more
-compile-time switches drop the momentum velocities and the BCE code when no
-lane of the batch uses them. Kernels are cached per key in this process
-(compiling one takes a second or two). Register use and
-spills as ptxas reported them are in docs/gpu.md.
+Specialisation. A kernel is compiled for one shape (N, D, H), dtype, model
+variant (`kernels.batch.Variant`: activation, output, bias, scaling,
+reduction, as in the CPU kernel) and, for small data sets, the data set
+itself. N, D, H are compile-time constants, so the loops over samples, inputs
+and hidden units have constant trip counts and unroll where small; then the
+`cuda.local.array`s of weights, gradients, velocities and activations are
+indexed by constants and live in registers. The variant's branches and the
+scales of its parameterisation fold away: the default sigmoid network runs the
+code it always has. Two more compile-time switches drop the momentum
+velocities and the BCE code when no lane of the batch uses them. Kernels are
+cached per key in this process (compiling one takes a second or two; see
+`get_kernel`). Register use and spills as ptxas reported them are in
+docs/gpu.md.
+
+Where X and Y live. A data set whose X and Y take at most `CONSTANT_BYTES`
+(48 KiB of the 64 KiB of constant memory; XOR, or 272 x 16 float64) is
+compiled into the kernel: constant memory, read by all threads of a warp at
+once (a broadcast), and the compiler sees the values, so inputs equal to 0
+drop out of the code (the CPU kernel skips them at run time: same sums in the
+same order) and inputs equal to 1 cost no multiply; that is what makes XOR
+fast, and each data set gets its own kernel. A larger one (up to 1024 x 64:
+512 KiB in float64) cannot be: X and Y are then ordinary read-only global
+device arrays passed to the kernel (every thread reads the same address at
+the same time, so the loads are cached broadcasts too), zeros are skipped at
+run time as on the CPU, and one kernel serves every data set of that shape.
+The choice is `in_constant_memory`; results do not depend on it.
+
+Large networks. The per-thread arrays hold D*H weights, gradients and (with
+momentum) velocities: with D*H up to 64*256 that is about 400 KiB a thread in
+float64, far beyond registers, so it spills to local memory (cached in L1/L2,
+backed by device memory). One thread per network is the right mapping for the
+tiny networks this project sweeps; large ones run, correctly but at local
+memory's speed (docs/gpu.md).
 
 Shared math. The kernel calls the same `@njit` functions as the CPU kernel
-(`kernels.losses`: mse_delta, bce_delta, bce_term; `kernels.rules`:
-criterion_holds, is_finite, stops, saturated); numba-cuda compiles an `@njit`
-function called from a kernel as a CUDA device function (numba.cuda.target:
+(`kernels.losses`: mse_delta, mse_delta_linear, bce_delta, bce_term;
+`kernels.activations`: slope, saturates, pre_activation; `kernels.rules`:
+criterion_holds, is_finite, stops); numba-cuda compiles an `@njit` function
+called from a kernel as a CUDA device function (numba.cuda.target:
 CUDATypingContext.resolve_value_type), and the CUDA simulator calls the CPU
-build. What is not shared is the sigmoid: here it is 1 / (1 + exp(-z)) with
-CUDA's own exp (libdevice: __nv_exp within 1 ulp, __nv_expf within 2 ulp),
-where the CPU kernel uses the vectorisable exp of `kernels.fastmath` (within
-1 ulp of its own). Also NVVM contracts a*b + c into fused multiply-adds
-(CUDA's default), which the CPU kernel does not. So GPU and CPU results agree
-to the last bits of each operation, not bitwise; over many epochs these
-differences grow as rounding differences do (see tests/test_cuda.py).
+build. What is not shared is `activate`: here sigmoid is 1 / (1 + exp(-z))
+and tanh is tanh, with CUDA's own exp and tanh (libdevice: __nv_exp within 1
+ulp, __nv_expf within 2 ulp, tanh within a few ulp), where the CPU kernel
+uses the vectorisable exp and tanh of `kernels.fastmath` (within 1 ulp of
+their own). Also NVVM contracts a*b + c into fused multiply-adds (CUDA's
+default), which the CPU kernel does not. So GPU and CPU results agree to the
+last bits of each operation, not bitwise; over many epochs these differences
+grow as rounding differences do (see tests/test_cuda.py).
 
 A lane's arithmetic does not depend on the other lanes, so a lane's results
 are the same whatever the batch it is trained in (same compiled variant).
@@ -49,17 +73,31 @@ import warnings
 import numpy as np
 from numba import cuda, from_dtype, njit
 
-from kernels.losses import bce_delta, bce_term, mse_delta
-from kernels.rules import criterion_holds, is_finite, saturated, stops
-from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_MIN_LOSS,
-                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END, F_SAT_OUTPUT_START, I_CONVERGED,
-                           I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, JIT, N_FLOAT_STATS, N_INT_STATS)
+from kernels.activations import pre_activation, saturates, slope
+from kernels.batch import Variant
+from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
+from kernels.rules import criterion_holds, is_finite, stops
+from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
+                           F_GRAD_NORM, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
+                           F_SAT_OUTPUT_START, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, JIT, MEAN,
+                           N_FLOAT_STATS, N_INT_STATS, RELU, SIGMOID, STANDARD, TANH)
+
+# X and Y of at most this many bytes are compiled into the kernel (constant memory: 64 KiB in all,
+# which the kernel's other constants share); larger data sets are passed as global device arrays.
+CONSTANT_BYTES = 48 * 1024
 
 
 @njit(**JIT)
-def sigmoid(z, one):
-    """1 / (1 + exp(-z)) in the precision of z, with the target's exp (libdevice on a GPU)."""
-    return one / (one + math.exp(-z))
+def activate(z, act, one):
+    """`kernels.activations.activate` with the target's exp and tanh (libdevice on a GPU): sigmoid
+    1 / (1 + exp(-z)) and tanh in the precision of z, relu max(z, 0) (NaN passes), identity z."""
+    if act == SIGMOID:
+        return one / (one + math.exp(-z))
+    if act == TANH:
+        return math.tanh(z)
+    if act == RELU:
+        return (one - one) if z <= 0 else z
+    return z
 
 
 def _warm_up_helpers(dtype):
@@ -67,66 +105,113 @@ def _warm_up_helpers(dtype):
     calls, for the types it calls them with, here in one thread rather than in the first
     simulated threads that need them, all at once (several times slower)."""
     r = np.dtype(dtype).type(0.5)
-    sigmoid(r, r), mse_delta(r, r, r), bce_delta(r, r, r, r), bce_term(r, r, r, r), saturated(r)
+    activate(r, SIGMOID, r), slope(r, SIGMOID, r), saturates(r, SIGMOID), pre_activation(r, r, r, True, True)
+    mse_delta(r, r, r), mse_delta_linear(r, r), bce_delta(r, r, r, r), bce_term(r, r, r, r)
     criterion_holds(r, r, np.bool_(True), r, r), stops(is_finite(r), False, np.bool_(False), 0, 1)
+
+
+def in_constant_memory(X, Y):
+    """Whether a data set is compiled into the kernel (constant memory) rather than passed as
+    global device arrays: X and Y together take at most `CONSTANT_BYTES`."""
+    return X.nbytes + Y.nbytes <= CONSTANT_BYTES
 
 
 _KERNELS = {}
 _LOCK = threading.Lock()  # one caller at a time builds kernels and uses the GPU (the simulator requires it)
 
 
-def get_kernel(X, Y, hidden, dtype, with_momentum, with_bce):
-    """The kernel for this data set, hidden width, dtype and switches (compiled at its first launch)."""
+def get_kernel(X, Y, hidden, dtype, with_momentum, with_bce, variant=Variant()):
+    """The kernel for this shape, dtype, switches, model variant and -- if it goes to constant
+    memory -- data set (compiled at its first launch). Its cache key:
+    (dtype, (N, D), H, in constant memory, the bytes of X and Y or None, with_momentum, with_bce,
+    (activation, output, bias, scaling, reduction) codes)."""
     dtype = np.dtype(dtype)
     X = np.ascontiguousarray(X, dtype)
     Y = np.ascontiguousarray(Y, dtype)
-    key = (dtype.str, X.shape, int(hidden), X.tobytes(), Y.tobytes(), bool(with_momentum), bool(with_bce))
+    constant = in_constant_memory(X, Y)
+    data = (X.tobytes(), Y.tobytes()) if constant else None
+    codes = (int(variant.activation), int(variant.output), bool(variant.bias), int(variant.scaling),
+             int(variant.reduction))
+    key = (dtype.str, X.shape, int(hidden), constant, data, bool(with_momentum), bool(with_bce), codes)
     kernel = _KERNELS.get(key)
     if kernel is None:
-        kernel = _KERNELS[key] = _build(X, Y, int(hidden), dtype, bool(with_momentum), bool(with_bce))
+        kernel = _KERNELS[key] = _build(X, Y, int(hidden), dtype, bool(with_momentum), bool(with_bce), codes,
+                                        constant)
     return kernel
 
 
-def _build(X, Y, H, dtype, with_momentum, with_bce):
+def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
     N, D = X.shape
-    X = X.copy()
-    Y = Y.copy()
-    X.setflags(write=False)
-    Y.setflags(write=False)
+    ACT, OUT, BIAS, scaling, reduction = codes
+    SCALED = scaling != STANDARD
+    MEAN_GRAD = reduction == MEAN
+    OUT_SIGMOID = OUT == SIGMOID
+    RELU_UNITS = ACT == RELU
+    CONSTANT = constant
+    if constant:  # the data set, compiled in (constant memory)
+        XC, YC = X.copy(), Y.copy()
+    else:  # stand-ins of the right type, never read: the kernel reads its X and Y arguments
+        XC, YC = np.zeros((1, 1), dtype), np.zeros(1, dtype)
+    XC.setflags(write=False)
+    YC.setflags(write=False)
     nbt = from_dtype(dtype)
     real = dtype.type  # real(x): x in the working precision. A no-op on a GPU; in the simulator it turns
     #                    the Python float that an @njit function returns for a float32 back into a float32.
     zero, neg0, one, inf = real(0.0), real(-0.0), real(1.0), real(np.inf)
     n_dt = real(N)
+    s1, s2 = (real(s) for s in Variant(*codes).scales(D, H))  # the CPU kernel's `scales`, as constants
     nan64 = np.float64(np.nan)
     # Sums start from -0.0, not 0.0: -0.0 + x is x for every x, so the compiler drops
     # the first addition (0.0 + x is not x for x = -0.0 and must be kept). The sums are
     # the CPU kernel's, up to the sign of a zero sum.
 
     @cuda.jit(device=True)
-    def saturation(w1, b1, w2, b2):
-        """Shares of hidden and output pre-activations with |z| > 4 (same sums as training)."""
+    def saturation(X, w1, b1, w2, b2):
+        """Shares of saturated hidden and output pre-activations (`kernels.activations.saturates`),
+        from the same sums as training."""
         sat_h = 0
         sat_o = 0
         for n in range(N):
             z2 = neg0
             for h in range(H):
-                z = neg0
+                u = neg0
                 for d in range(D):
                     xd = X[n, d]
                     if xd != 0:
-                        z += xd * w1[d, h]
-                z = z + b1[h]
-                if saturated(z):
+                        u += xd * w1[d, h]
+                z = real(pre_activation(u, b1[h], s1, SCALED, BIAS))
+                if saturates(z, ACT):
                     sat_h += 1
-                z2 += real(sigmoid(z, one)) * w2[h]
-            z2 = z2 + b2
-            if saturated(z2):
+                z2 += real(activate(z, ACT, one)) * w2[h]
+            z2 = real(pre_activation(z2, b2, s2, SCALED, BIAS))
+            if saturates(z2, OUT):
                 sat_o += 1
         return sat_h / (N * H), sat_o / N
 
-    def train_lanes(W1, B1, W2, B2, lr_, loss_code, bce_eps, momentum, crit_code, margin_, tol_, early_stop,
-                    epochs, checkpoints, n_ck, out_f, out_i, out_outputs, out_ck):
+    @cuda.jit(device=True)
+    def dead_share(X, w1, b1):
+        """Share of hidden units with z <= 0 on every sample (dead ReLUs; a NaN z counts as alive)."""
+        dead = 0
+        for h in range(H):
+            alive = False
+            for n in range(N):
+                u = neg0
+                for d in range(D):
+                    xd = X[n, d]
+                    if xd != 0:
+                        u += xd * w1[d, h]
+                z = real(pre_activation(u, b1[h], s1, SCALED, BIAS))
+                if not (z <= 0):
+                    alive = True
+                    break
+            if not alive:
+                dead += 1
+        return dead / H
+
+    def train_lanes(X_, Y_, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum, crit_code, margin_,
+                    tol_, early_stop, epochs, checkpoints, n_ck, out_f, out_i, out_outputs, out_ck):
+        X = XC if CONSTANT else X_  # a compile-time choice: the constant data set, or the arguments
+        Y = YC if CONSTANT else Y_
         g = cuda.grid(1)
         if g >= B2.shape[0]:
             return
@@ -151,7 +236,8 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
             vw2[h] = zero
         b2 = B2[g]
         vb2 = zero
-        lr = lr_[g]
+        lrh = lr_hidden[g]
+        lro = lr_output[g]
         eps = bce_eps[g]
         mom = momentum[g] if with_momentum else zero
         use_momentum = with_momentum and mom != 0
@@ -161,9 +247,10 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
         tol = tol_[g]
         early = early_stop[g]
 
-        sh, so = saturation(w1, b1, w2, b2)
+        sh, so = saturation(X, w1, b1, w2, b2)
         out_f[F_SAT_HIDDEN_START, g] = sh
         out_f[F_SAT_OUTPUT_START, g] = so
+        out_f[F_DEAD_HIDDEN_START, g] = dead_share(X, w1, b1) if RELU_UNITS else nan64
 
         first = -1
         min_loss = inf
@@ -185,34 +272,47 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
                 yn = Y[n]
                 z2 = neg0
                 for h in range(H):
-                    z = neg0
+                    u = neg0
                     for d in range(D):
                         xd = X[n, d]
                         if xd != 0:
-                            z += xd * w1[d, h]
-                    a = real(sigmoid(z + b1[h], one))
+                            u += xd * w1[d, h]
+                    a = real(activate(real(pre_activation(u, b1[h], s1, SCALED, BIAS)), ACT, one))
                     a1[h] = a
                     z2 += a * w2[h]
-                a = real(sigmoid(z2 + b2, one))
+                a = real(activate(real(pre_activation(z2, b2, s2, SCALED, BIAS)), OUT, one))
                 a2[n] = a
                 err = abs(a - yn)
                 sse += err * err
                 max_err = err if err > max_err else max_err
+                # The output delta dL/dz2 (1/N with the mean), then through the output layer's factor s2.
                 if bce:
                     delta = real(bce_delta(a, yn, eps, one))
                     bce_sum += real(bce_term(a, yn, eps, one))
-                else:
+                elif OUT_SIGMOID:
                     delta = real(mse_delta(a, yn, one))
-                gb2 += delta
+                else:
+                    delta = real(mse_delta_linear(a, yn))
+                if MEAN_GRAD:
+                    delta = delta / n_dt
+                if BIAS:
+                    gb2 += delta
+                if SCALED:
+                    delta = delta * s2
                 for h in range(H):
                     a = a1[h]
                     gw2[h] += a * delta
-                    g1 = (delta * w2[h]) * (a * (one - a))
-                    gb1[h] += g1
+                    g1 = (delta * w2[h]) * real(slope(a, ACT, one))
+                    if BIAS:
+                        gb1[h] += g1
                     for d in range(D):
                         xd = X[n, d]
                         if xd != 0:
                             gw1[d, h] += xd * g1
+            if SCALED:  # dW1 = s1 X^T dZ1
+                for h in range(H):
+                    for d in range(D):
+                        gw1[d, h] *= s1
 
             # Loss, criterion, checkpoints and stopping of state e.
             loss = -(bce_sum / n_dt) if bce else sse / n_dt
@@ -229,29 +329,33 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
             if stops(finite, holds, early, e, epochs):
                 break
 
-            # Update: plain gradient descent, or heavy-ball momentum.
+            # Update: plain gradient descent, or heavy-ball momentum; each layer at its own rate.
             if use_momentum:
                 for h in range(H):
                     for d in range(D):
                         v = mom * vw1[d, h] + gw1[d, h]
                         vw1[d, h] = v
-                        w1[d, h] -= lr * v
-                    v = mom * vb1[h] + gb1[h]
-                    vb1[h] = v
-                    b1[h] -= lr * v
+                        w1[d, h] -= lrh * v
+                    if BIAS:
+                        v = mom * vb1[h] + gb1[h]
+                        vb1[h] = v
+                        b1[h] -= lrh * v
                     v = mom * vw2[h] + gw2[h]
                     vw2[h] = v
-                    w2[h] -= lr * v
-                v = mom * vb2 + gb2
-                vb2 = v
-                b2 -= lr * v
+                    w2[h] -= lro * v
+                if BIAS:
+                    v = mom * vb2 + gb2
+                    vb2 = v
+                    b2 -= lro * v
             else:
                 for h in range(H):
                     for d in range(D):
-                        w1[d, h] -= lr * gw1[d, h]
-                    b1[h] -= lr * gb1[h]
-                    w2[h] -= lr * gw2[h]
-                b2 -= lr * gb2
+                        w1[d, h] -= lrh * gw1[d, h]
+                    if BIAS:
+                        b1[h] -= lrh * gb1[h]
+                    w2[h] -= lro * gw2[h]
+                if BIAS:
+                    b2 -= lro * gb2
             e += 1
 
         # Statistics of the last state.
@@ -269,15 +373,23 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
             out_outputs[n, g] = a2[n]
             correct += (a2[n] > 0.5) == (Y[n] > 0.5)
         out_f[F_ACCURACY, g] = correct / N
-        sh, so = saturation(w1, b1, w2, b2)
+        sh, so = saturation(X, w1, b1, w2, b2)
         out_f[F_SAT_HIDDEN_END, g] = sh
         out_f[F_SAT_OUTPUT_END, g] = so
-        v64 = np.float64(gb2)
-        gn = v64 * v64
+        out_f[F_DEAD_HIDDEN_END, g] = dead_share(X, w1, b1) if RELU_UNITS else nan64
+        # The norm of the gradient as applied (biases only with biases), in float64.
+        gn = 0.0
+        if BIAS:
+            v64 = np.float64(gb2)
+            gn = v64 * v64
         for h in range(H):
-            u64 = np.float64(gb1[h])
-            v64 = np.float64(gw2[h])
-            gn += u64 * u64 + v64 * v64
+            if BIAS:
+                u64 = np.float64(gb1[h])
+                v64 = np.float64(gw2[h])
+                gn += u64 * u64 + v64 * v64
+            else:
+                v64 = np.float64(gw2[h])
+                gn += v64 * v64
             for d in range(D):
                 v64 = np.float64(gw1[d, h])
                 gn += v64 * v64
@@ -293,7 +405,8 @@ def _build(X, Y, H, dtype, with_momentum, with_bce):
 
 
 def run(batch, W1, b1, W2, b2, threads_per_block, timings=None, simulator=False):
-    """Train a validated `kernels.batch.Batch` on the GPU; W1..b2 are updated in place.
+    """Train a validated `kernels.batch.Batch` on the GPU; W1..b2 are updated in place (b1 and b2:
+    the batch's, zeros standing in for them without biases).
 
     Copies the inputs to the device once, trains every epoch of every lane in one
     launch, copies the results back once. `timings`, if a dict, receives the
@@ -311,15 +424,19 @@ def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
     out_outputs = np.empty((N, L))
     if L == 0:
         return batch.result(out_f, out_i, out_outputs, np.empty((K, 0)))
-    lr, loss_code, bce_eps, momentum, crit_code, margin, tol, early_stop = batch.lane_args
-    kernel = get_kernel(batch.X, batch.Y, batch.hidden, batch.dtype,
-                        with_momentum=bool(np.any(momentum != 0)), with_bce=bool(np.any(loss_code == BCE)))
+    kernel = get_kernel(batch.X, batch.Y, batch.hidden, batch.dtype, with_momentum=batch.has_momentum,
+                        with_bce=batch.has_bce, variant=batch.variant)
+    if in_constant_memory(batch.X, batch.Y):  # compiled in: the X and Y arguments are unread stand-ins
+        data = (np.zeros((1, 1), batch.dtype), np.zeros(1, batch.dtype))
+    else:
+        data = (batch.X, batch.Y)
     tpb = int(threads_per_block)
     blocks = -(-L // tpb)
     if simulator:
         _warm_up_helpers(batch.dtype)
 
     t0 = time.perf_counter()
+    d_data = [cuda.to_device(a) for a in data]
     d_params = [cuda.to_device(p) for p in (W1, b1, W2, b2)]
     d_lane = [cuda.to_device(a) for a in batch.lane_args]
     d_ck = cuda.to_device(np.append(batch.checkpoints_sorted, np.int64(-1)))
@@ -332,7 +449,8 @@ def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
     with warnings.catch_warnings():
         # numba-cuda warns of "GPU under-utilization" below 128 blocks: a small batch is no mistake here.
         warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
-        kernel[blocks, tpb](*d_params, *d_lane, batch.epochs, d_ck, K, d_out_f, d_out_i, d_outputs, d_out_ck)
+        kernel[blocks, tpb](*d_data, *d_params, *d_lane, batch.epochs, d_ck, K, d_out_f, d_out_i, d_outputs,
+                            d_out_ck)
     cuda.synchronize()
     t2 = time.perf_counter()
     for d, h in zip(d_params, (W1, b1, W2, b2)):

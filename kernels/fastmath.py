@@ -204,6 +204,53 @@ def _sigmoid_overload(z):
 
 
 @njit(**JIT)
+def _tanh64(z):
+    """tanh(z) = e / (e + 2) with e = expm1(2|z|), signed; |z| clamped to 20 (tanh is 1 in float64
+    beyond 19.1). expm1 is taken from the reduced exp: p itself when n = 0 (|2z| <= ln2/2), so
+    small arguments keep full relative precision. NaN passes through."""
+    u = abs(z)
+    u = 20.0 if u > 20.0 else u
+    p, n = _reduced_expm1_64(u + u)
+    e = p if n == 0.0 else (p + 1.0) * _pow2_f64(n) - 1.0
+    t = e / (e + 2.0)
+    return -t if z < 0.0 else t
+
+
+@njit(**JIT)
+def _tanh32(z):
+    """float32 twin of `_tanh64`: |z| clamped to 10."""
+    u = abs(z)
+    u = np.float32(10.0) if u > np.float32(10.0) else u
+    p, n = _reduced_expm1_32(u + u)
+    e = p if n == np.float32(0.0) else (p + np.float32(1.0)) * _pow2_f32(n) - np.float32(1.0)
+    t = e / (e + np.float32(2.0))
+    return -t if z < np.float32(0.0) else t
+
+
+def tanh(z):
+    """The hyperbolic tangent (NumPy's when called from Python)."""
+    return np.tanh(z)
+
+
+@overload(tanh)
+def _tanh_overload(z):
+    if z == types.float32:
+        return lambda z: _tanh32(z)
+    if z == types.float64:
+        return lambda z: _tanh64(z)
+    return None
+
+
+@njit(**JIT)
+def tanh_array(z):
+    """Element-wise kernel tanh over a 1-D array (for tests)."""
+    out = np.empty_like(z)
+    for i in range(z.shape[0]):
+        out[i] = tanh(z[i])
+    return out
+
+
+@njit(**JIT)
 def exp_array(x):
     """Element-wise vexp over a 1-D array (for tests and the benchmark)."""
     out = np.empty_like(x)

@@ -144,34 +144,76 @@ def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
 
 
 def _direction(scheme, seed, D, H, rng=None):
-    """The unscaled float64 draw: (W1 (D, H), W2 (H,), drawn biases (b1, b2) or None).
+    """The unscaled float64 draw: (W1 (D, H), W2 (H,), the scheme's drawn biases (b1, b2) or None).
 
     `rng`: `generator(seed, scheme, D, H)` when the caller has it already."""
+    W1, W2, drawn, _ = _draw(scheme, seed, D, H, rng)
+    return W1, W2, drawn
+
+
+def _draw(scheme, seed, D, H, rng=None):
+    """`_direction`'s draw and the source that continues it: `_bias_draw(source, ...)` then draws the
+    biases of bias_init = "draw" after W2 (b1, then b2), leaving the weights' draw unchanged."""
     if scheme == "numpy-legacy-normal":
         rs = np.random.RandomState(seed)
-        return rs.randn(D, H), rs.randn(H, 1)[:, 0], None
+        return rs.randn(D, H), rs.randn(H, 1)[:, 0], None, rs
     if scheme == "numpy-legacy-uniform":
         rs = np.random.RandomState(seed)
         W1 = rs.rand(H, D).T
         b1 = rs.rand(H, 1)[:, 0]
         W2 = rs.rand(1, H)[0]
-        return W1, W2, (b1, rs.rand(1, 1)[0, 0])
+        return W1, W2, (b1, rs.rand(1, 1)[0, 0]), rs
     rng = rng or generator(seed, scheme, D, H)
     if scheme == "normal":
-        return rng.standard_normal((D, H)), rng.standard_normal(H), None
-    a1, a2 = (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
-    return rng.uniform(-a1, a1, (D, H)), rng.uniform(-a2, a2, H), None
+        return rng.standard_normal((D, H)), rng.standard_normal(H), None, rng
+    a1, a2 = _uniform_bounds(scheme, D, H)
+    return rng.uniform(-a1, a1, (D, H)), rng.uniform(-a2, a2, H), None, rng
+
+
+def _uniform_bounds(scheme, D, H):
+    """(a1, a2): the layers' U(-a, a) bounds of the uniform and xavier schemes."""
+    return (1.0, 1.0) if scheme == "uniform" else (math.sqrt(6.0 / (D + H)), math.sqrt(6.0 / (H + 1)))
+
+
+def _bias_draw(scheme, source, D, H, drawn):
+    """Unscaled biases (b1 (H,), b2) for bias_init = "draw", drawn with the weights' scheme from `source`
+    (where `_draw` left it): N(0, 1) for the normal schemes, the layer's U(-a, a) for uniform and xavier;
+    numpy-legacy-uniform draws its biases anyway (`drawn`)."""
+    if drawn is not None:
+        return drawn
+    if scheme == "numpy-legacy-normal":
+        return source.randn(H), source.randn()
+    if scheme == "normal":
+        return source.standard_normal(H), source.standard_normal()
+    a1, a2 = _uniform_bounds(scheme, D, H)
+    return source.uniform(-a1, a1, H), source.uniform(-a2, a2)
 
 
 def initial_weights(scheme, seed, n_inputs, hidden, init_scale=1.0, bias_init=0.0, dtype=np.float64):
-    """(W1 (D, H), b1 (H,), W2 (H,), b2 ()) of one network, as arrays of `dtype`."""
-    dtype = _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype)
-    W1, W2, drawn = _direction(scheme, int(seed), int(n_inputs), int(hidden))
-    b1, b2 = drawn if drawn is not None else (np.full(int(hidden), float(bias_init)), float(bias_init))
+    """(W1 (D, H), b1 (H,), W2 (H,), b2 ()) of one network, as arrays of `dtype`.
+
+    bias_init: a number (every bias, unscaled), or "draw": biases drawn after W2 with the weights'
+    scheme and multiplied by init_scale like the weights."""
+    draw = _draws_biases(bias_init)
+    dtype = _check(scheme, seed, n_inputs, hidden, init_scale, 0.0 if draw else bias_init, dtype)
+    W1, W2, drawn, source = _draw(scheme, int(seed), int(n_inputs), int(hidden))
+    if draw:
+        b1, b2 = _bias_draw(scheme, source, int(n_inputs), int(hidden), drawn)
+        b1, b2 = b1 * float(init_scale), b2 * float(init_scale)
+    else:
+        b1, b2 = drawn if drawn is not None else (np.full(int(hidden), float(bias_init)), float(bias_init))
     W1 = W1 * float(init_scale)
     W2 = W2 * float(init_scale)
     return (np.ascontiguousarray(W1, dtype=dtype), np.ascontiguousarray(b1, dtype=dtype),
             np.ascontiguousarray(W2, dtype=dtype), np.asarray(b2, dtype=dtype).reshape(()))
+
+
+def _draws_biases(bias_init):
+    if isinstance(bias_init, str):
+        if bias_init != "draw":
+            raise ValueError(f"bias_init must be a number or 'draw', got {bias_init!r}")
+        return True
+    return False
 
 
 def stack_lanes(networks):
@@ -206,6 +248,7 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     Lane j is bitwise `initial_weights(schemes[j], seeds[j], D, H, init_scales[j],
     bias_inits[j], dtype)`, but each distinct (scheme, seed) is drawn once: a
     sweep over scales and learning rates pays one draw per seed, not per run.
+    bias_inits: numbers, NaN for "draw".
     """
     schemes = np.asarray(schemes, dtype=object).reshape(-1)
     seeds = np.asarray(seeds).reshape(-1)
@@ -214,8 +257,9 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     n = len(schemes)
     D, H = int(n_inputs), int(hidden)
     _check(SCHEMES[0], 0, D, H, 1.0, 0.0, dtype)
-    if n and not (np.all(np.isfinite(scales) & (scales > 0)) and np.all(np.isfinite(biases))):
-        raise ValueError("init_scale must be finite and > 0, and bias_init finite, in every lane")
+    draw = np.isnan(biases)
+    if n and not (np.all(np.isfinite(scales) & (scales > 0)) and np.all(np.isfinite(biases) | draw)):
+        raise ValueError("init_scale must be finite and > 0, and bias_init finite (or NaN: drawn), in every lane")
     index = {name: i for i, name in enumerate(SCHEMES)}
     try:
         scheme_ids = np.fromiter((index[name] for name in schemes.tolist()), np.int64, n)
@@ -228,7 +272,9 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
         bad = seeds[(seeds < 0) | (seeds >= 2**32)][0]
         raise ValueError(f"seed must be an integer in [0, 2**32), got {int(bad)!r}")
     keys, codes = np.unique(scheme_ids << 32 | seeds.astype(np.int64), return_inverse=True)
-    U = np.empty((len(keys), D * H + H))  # the W1 (D, H) and W2 (H,) draws of each key, in draw order
+    any_draw = bool(draw.any())
+    width = D * H + H + (H + 1 if any_draw else 0)
+    U = np.empty((len(keys), width))  # the W1 (D, H), W2 (H,) [b1 (H,), b2] draws of each key, in draw order
     drawn_b1, drawn_b2 = np.full((len(keys), H), np.nan), np.full(len(keys), np.nan)
     key_schemes = [SCHEMES[i] for i in (keys >> 32).tolist()]
     key_seeds = (keys & 0xFFFFFFFF).tolist()
@@ -238,22 +284,34 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     for k, (state, inc) in zip(fast, states):
         rng = generators.at(state, inc)
         if key_schemes[k] == "normal":
-            rng.standard_normal(out=U[k])  # one call draws what _direction's two do, in the same order
+            rng.standard_normal(out=U[k])  # one call draws what _draw's (and _bias_draw's) calls do, in order
         else:
-            W1, W2, _ = _direction(key_schemes[k], key_seeds[k], D, H, rng)
-            U[k, :D * H], U[k, D * H:] = W1.reshape(-1), W2
+            _fill(U[k], key_schemes[k], key_seeds[k], D, H, any_draw, rng)
     for k, scheme in enumerate(key_schemes):
         if scheme not in SCHEME_CODE:
-            W1, W2, drawn = _direction(scheme, key_seeds[k], D, H)
-            U[k, :D * H], U[k, D * H:] = W1.reshape(-1), W2
+            drawn = _fill(U[k], scheme, key_seeds[k], D, H, any_draw)
             drawn_b1[k], drawn_b2[k] = drawn if drawn is not None else (np.nan, np.nan)
     # initial_weights multiplies the float64 draw by init_scale: the same products here.
     W1 = np.moveaxis(U[codes, :D * H].reshape(n, D, H), 0, -1) * scales
-    W2 = U[codes, D * H:].T * scales
+    W2 = U[codes, D * H:D * H + H].T * scales
     has_drawn = ~np.isnan(drawn_b2[codes])
     b1 = np.where(has_drawn, drawn_b1[codes].T, biases)
     b2 = np.where(has_drawn, drawn_b2[codes], biases)
+    if any_draw:
+        b1 = np.where(draw, U[codes, D * H + H:D * H + 2 * H].T * scales, b1)
+        b2 = np.where(draw, U[codes, -1] * scales, b2)
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))
+
+
+def _fill(row, scheme, seed, D, H, with_biases, rng=None):
+    """Write one key's draw into its row of U (W1, W2, then the drawn biases); return the scheme's own
+    drawn biases (numpy-legacy-uniform) or None."""
+    W1, W2, drawn, source = _draw(scheme, seed, D, H, rng)
+    row[:D * H], row[D * H:D * H + H] = W1.reshape(-1), W2
+    if with_biases:
+        b1, b2 = _bias_draw(scheme, source, D, H, drawn)
+        row[D * H + H:D * H + 2 * H], row[-1] = b1, b2
+    return drawn
 
 
 def _seed_int(value):

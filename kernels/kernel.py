@@ -1,14 +1,28 @@
-"""Numba kernels that train many D-H-1 sigmoid networks at once.
+"""Numba kernels that train many D-H-1 networks at once, one compiled kernel per model variant.
 
 Networks live in lanes: parameters are shaped (..., lanes) with the lane axis
 innermost and contiguous, so the loops over lanes compile to SIMD code (with
-the vectorisable exp of `kernels.fastmath`). Each lane may have its own
-learning rate, loss, BCE eps, momentum, criterion, margin, tol and early-stop
-flag. The math is that of `kernels.reference` (see its docstring for the
+the vectorisable exp and tanh of `kernels.fastmath`). Each lane may have its
+own learning rates (hidden and output layer), loss, BCE eps, momentum,
+criterion, margin, tol and early-stop flag. The model (`kernels.batch.Variant`)
+is the same for every lane of a call. Its activation is compiled in:
+`train_range_for` builds one kernel per activation as a closure over its
+code, so the activation's branches fold away (Numba caches each on disk; the
+closure's values are part of its cache key; a first compile takes seconds
+per activation and dtype). The rest of the model costs the default sigmoid
+network nothing and is passed in: the input scale s1 of the ntk and
+mean-field parameterisations is applied to X once, before the kernel (s1 X W1
+is X s1 W1, and the gradient of W1 is (s1 X)^T dZ1), the output scale s2 and
+the reduction are factors on the output's sum and delta (1 for the standard
+network: exact), a network without biases has zero biases that are never
+updated (adding 0 changes no value), and the output unit (sigmoid or
+identity) is a choice per sample, outside the loops over hidden units.
+
+The math is that of `kernels.reference` (see its docstring for the
 definitions of every statistic); the tests compare the two lane by lane. The
-losses (`kernels.losses`) and the scalar rules -- criterion, divergence, stop,
-saturation (`kernels.rules`) -- are shared with the GPU kernel
-(`kernels.cuda_kernel`), which calls the same functions.
+losses (`kernels.losses`), activations (`kernels.activations`) and the scalar
+rules -- criterion, divergence, stop (`kernels.rules`) -- are shared with the
+GPU kernel (`kernels.cuda_kernel`), which calls the same functions.
 
 Lanes are trained in tiles: a tile's parameters are copied into small local
 buffers that stay in cache, and when lanes of a tile stop (early stop or
@@ -19,45 +33,56 @@ Every lane's arithmetic is independent of the other lanes and of where the
 lane sits in a tile, so a lane's results are bit-identical whatever the batch
 it is trained in, the tile size or the number of threads.
 """
+import threading
+
 import numpy as np
 from numba import njit
 
-from kernels.fastmath import sigmoid
-from kernels.losses import bce_delta, bce_term, mse_delta
-from kernels.rules import criterion_holds, is_finite, saturated, stops
-from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_MIN_LOSS,
-                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END, F_SAT_OUTPUT_START, I_CONVERGED,
-                           I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, KERNEL_JIT)
+from kernels.activations import activate, saturates, slope
+from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
+from kernels.rules import criterion_holds, is_finite, stops
+from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
+                           F_GRAD_NORM, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
+                           F_SAT_OUTPUT_START, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, KERNEL_JIT,
+                           SIGMOID)
 
 
 @njit(**KERNEL_JIT)
-def _saturation(X, w1, b1, w2, b2, j):
-    """Fractions of hidden and output pre-activations with |z| > 4, slot j.
+def _saturation(X, w1, b1, w2, b2, j, s2, act, out):
+    """Shares of saturated hidden and output pre-activations and of dead hidden units (z <= 0 on every
+    sample), slot j.
 
-    Computes z in the same order as the training loop, so the values are
-    bitwise those of the training pass.
+    X is the scaled input of the kernel. Computes z in the same order as the training loop, so the values
+    are bitwise those of the training pass.
     """
     n_samples, n_inputs = X.shape
     hidden = w1.shape[1]
     zero = b2[j] - b2[j]
+    one = zero + 1
     sat_h = 0
     sat_o = 0
+    alive = np.zeros(hidden, np.bool_)
     for n in range(n_samples):
-        z2 = zero
+        u2 = zero
         for h in range(hidden):
-            z = zero
+            u = zero
             for d in range(n_inputs):
                 xd = X[n, d]
                 if xd != 0:
-                    z += xd * w1[d, h, j]
-            z = z + b1[h, j]
-            if saturated(z):
+                    u += xd * w1[d, h, j]
+            z = u + b1[h, j]
+            if saturates(z, act):
                 sat_h += 1
-            z2 += sigmoid(z) * w2[h, j]
-        z2 = z2 + b2[j]
-        if saturated(z2):
+            if not (z <= 0):
+                alive[h] = True
+            u2 += activate(z, act, one) * w2[h, j]
+        z2 = u2 * s2 + b2[j]
+        if saturates(z2, out):
             sat_o += 1
-    return sat_h / (n_samples * hidden), sat_o / n_samples
+    dead = 0
+    for h in range(hidden):
+        dead += not alive[h]
+    return sat_h / (n_samples * hidden), sat_o / n_samples, dead / hidden
 
 
 @njit(**KERNEL_JIT)
@@ -93,7 +118,7 @@ def _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2):
 
 @njit(**KERNEL_JIT)
 def _retire_lane(j, g, e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds, min_loss,
-                 W1, B1, W2, B2, out_f, out_i, out_outputs):
+                 W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias):
     """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights."""
     n_samples, n_inputs = X.shape
     hidden = w1.shape[1]
@@ -109,14 +134,19 @@ def _retire_lane(j, g, e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, lo
         out_outputs[n, g] = a2[n, j]
         correct += (a2[n, j] > 0.5) == (Y[n] > 0.5)
     out_f[F_ACCURACY, g] = correct / n_samples
-    sh, so = _saturation(X, w1, b1, w2, b2, j)
+    sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, act, out)
     out_f[F_SAT_HIDDEN_END, g] = sh
     out_f[F_SAT_OUTPUT_END, g] = so
-    gn = float(gb2[j]) ** 2
+    out_f[F_DEAD_HIDDEN_END, g] = dead
+    # In float64 whatever the working dtype (Numba's float() of a float32 is a float32).
+    gn = np.float64(gb2[j]) ** 2 if bias else 0.0
     for h in range(hidden):
-        gn += float(gb1[h, j]) ** 2 + float(gw2[h, j]) ** 2
+        if bias:
+            gn += np.float64(gb1[h, j]) ** 2 + np.float64(gw2[h, j]) ** 2
+        else:
+            gn += np.float64(gw2[h, j]) ** 2
         for d in range(n_inputs):
-            gn += float(gw1[d, h, j]) ** 2
+            gn += np.float64(gw1[d, h, j]) ** 2
     out_f[F_GRAD_NORM, g] = np.sqrt(gn)
     for h in range(hidden):
         for d in range(n_inputs):
@@ -138,9 +168,11 @@ def _move_params(src, dst, w1, b1, w2, b2):
 
 
 @njit(**KERNEL_JIT)
-def _move_hyper(src, dst, t_lr, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane, first, min_loss):
+def _move_hyper(src, dst, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane, first,
+                min_loss):
     """Compaction: the hyperparameters and the running state of tile slot src move to slot dst."""
-    t_lr[dst] = t_lr[src]
+    t_lrh[dst] = t_lrh[src]
+    t_lro[dst] = t_lro[src]
     t_eps[dst] = t_eps[src]
     t_mom[dst] = t_mom[src]
     t_margin[dst] = t_margin[src]
@@ -153,275 +185,325 @@ def _move_hyper(src, dst, t_lr, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_los
     min_loss[dst] = min_loss[src]
 
 
-@njit(**KERNEL_JIT)
-def train_range(X, Y, W1, B1, W2, B2, lr, loss_code, bce_eps, momentum,
-                crit_code, margin, tol, early_stop, epochs, checkpoints,
-                lo, hi, tile, out_f, out_i, out_outputs, out_ck):
-    """Train lanes lo..hi-1 in place; write their statistics.
+_KERNELS = {}
+_BUILD = threading.Lock()
 
-    X (N, D), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one
-    float dtype. Per-lane arrays (L,): lr, bce_eps, momentum, margin, tol in
-    that dtype; loss_code and crit_code int8 (indices into kernels.vocab.LOSSES, CRITERIA);
-    early_stop bool. checkpoints: sorted int64 states. Outputs (float64 and
-    int64, lanes last): out_f (9, L), out_i (4, L), out_outputs (N, L),
-    out_ck (K, L) (pre-filled with NaN by the caller).
-    """
-    n_samples, n_inputs = X.shape
-    hidden = W1.shape[1]
-    n_ck = checkpoints.shape[0]
-    dt = W1.dtype
-    one = np.ones(1, dt)[0]
-    zero = one - one
-    n_dt = one * n_samples
 
-    nz_count, nz_index = _nonzero_inputs(X)
+def train_range_for(activation):
+    """The kernel of an activation code (kernels.vocab.ACTIVATIONS), built once per process; Numba
+    compiles it per dtype at its first call, or loads it from its cache."""
+    kernel = _KERNELS.get(activation)
+    if kernel is None:
+        with _BUILD:
+            kernel = _KERNELS.get(activation)
+            if kernel is None:
+                kernel = _KERNELS[activation] = _build(int(activation))
+    return kernel
 
-    w1 = np.empty((n_inputs, hidden, tile), dt)
-    b1 = np.empty((hidden, tile), dt)
-    w2 = np.empty((hidden, tile), dt)
-    b2 = np.empty(tile, dt)
-    vw1 = np.zeros((n_inputs, hidden, tile), dt)
-    vb1 = np.zeros((hidden, tile), dt)
-    vw2 = np.zeros((hidden, tile), dt)
-    vb2 = np.zeros(tile, dt)
-    gw1 = np.empty((n_inputs, hidden, tile), dt)
-    gb1 = np.empty((hidden, tile), dt)
-    gw2 = np.empty((hidden, tile), dt)
-    gb2 = np.empty(tile, dt)
-    a1 = np.empty((hidden, tile), dt)
-    z2 = np.empty(tile, dt)
-    d2 = np.empty(tile, dt)
-    a2 = np.empty((n_samples, tile), dt)
-    sse = np.empty(tile, dt)
-    maxerr = np.empty(tile, dt)
-    lossv = np.empty(tile, dt)
-    min_loss = np.empty(tile, dt)
-    t_lr = np.empty(tile, dt)
-    t_eps = np.empty(tile, dt)
-    t_mom = np.empty(tile, dt)
-    t_margin = np.empty(tile, dt)
-    t_tol = np.empty(tile, dt)
-    t_bce = np.empty(tile, np.bool_)
-    t_crit_loss = np.empty(tile, np.bool_)
-    t_early = np.empty(tile, np.bool_)
-    lane = np.empty(tile, np.int64)
-    first = np.empty(tile, np.int64)
-    holds = np.empty(tile, np.bool_)
-    stop = np.empty(tile, np.bool_)
 
-    for t0 in range(lo, hi, tile):
-        active = min(tile, hi - t0)
-        has_bce = False
-        has_mom = False
-        for j in range(active):
-            g = t0 + j
-            lane[j] = g
-            _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2)
-            t_lr[j] = lr[g]
-            t_eps[j] = bce_eps[g]
-            t_mom[j] = momentum[g]
-            t_margin[j] = margin[g]
-            t_tol[j] = tol[g]
-            t_bce[j] = loss_code[g] == BCE
-            t_crit_loss[j] = crit_code[g] == BY_LOSS
-            t_early[j] = early_stop[g]
-            has_bce |= t_bce[j]
-            has_mom |= momentum[g] != 0
-            first[j] = -1
-            min_loss[j] = np.inf
-            sh, so = _saturation(X, w1, b1, w2, b2, j)
-            out_f[F_SAT_HIDDEN_START, g] = sh
-            out_f[F_SAT_OUTPUT_START, g] = so
+def _build(act):
+    ACT = act
 
-        next_ck = 0
-        e = 0
-        while True:
-            # Forward and backward pass of state e, summed over samples.
+    @njit(**KERNEL_JIT)
+    def train_range(X, Y, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum,
+                    crit_code, margin, tol, early_stop, epochs, checkpoints, model, out, bias,
+                    lo, hi, tile, out_f, out_i, out_outputs, out_ck):
+        """Train lanes lo..hi-1 in place; write their statistics.
+
+        X (N, D) (the inputs times s1), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one
+        float dtype. Per-lane arrays (L,): lr_hidden, lr_output, bce_eps, momentum, margin, tol in
+        that dtype; loss_code and crit_code int8 (indices into kernels.vocab.LOSSES, CRITERIA);
+        early_stop bool. checkpoints: sorted int64 states. model: (s2, r) in the dtype, the output
+        scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
+        code; bias: whether the biases are trained (without, they are zero and stay so).
+        Outputs (float64 and int64, lanes last): out_f (11, L), out_i (4, L), out_outputs (N, L),
+        out_ck (K, L) (pre-filled with NaN by the caller).
+        """
+        n_samples, n_inputs = X.shape
+        hidden = W1.shape[1]
+        n_ck = checkpoints.shape[0]
+        dt = W1.dtype
+        one = np.ones(1, dt)[0]
+        zero = one - one
+        n_dt = one * n_samples
+        s2 = model[0]
+        rg = model[1]
+        s2r = s2 * rg
+        out_sigmoid = out == SIGMOID
+
+        nz_count, nz_index = _nonzero_inputs(X)
+
+        w1 = np.empty((n_inputs, hidden, tile), dt)
+        b1 = np.empty((hidden, tile), dt)
+        w2 = np.empty((hidden, tile), dt)
+        b2 = np.empty(tile, dt)
+        vw1 = np.zeros((n_inputs, hidden, tile), dt)
+        vb1 = np.zeros((hidden, tile), dt)
+        vw2 = np.zeros((hidden, tile), dt)
+        vb2 = np.zeros(tile, dt)
+        gw1 = np.zeros((n_inputs, hidden, tile), dt)
+        gb1 = np.zeros((hidden, tile), dt)
+        gw2 = np.empty((hidden, tile), dt)
+        gb2 = np.zeros(tile, dt)
+        a1 = np.empty((hidden, tile), dt)
+        z2 = np.empty(tile, dt)
+        d2 = np.empty(tile, dt)
+        a2 = np.empty((n_samples, tile), dt)
+        sse = np.empty(tile, dt)
+        maxerr = np.empty(tile, dt)
+        lossv = np.empty(tile, dt)
+        min_loss = np.empty(tile, dt)
+        t_lrh = np.empty(tile, dt)
+        t_lro = np.empty(tile, dt)
+        t_eps = np.empty(tile, dt)
+        t_mom = np.empty(tile, dt)
+        t_margin = np.empty(tile, dt)
+        t_tol = np.empty(tile, dt)
+        t_bce = np.empty(tile, np.bool_)
+        t_crit_loss = np.empty(tile, np.bool_)
+        t_early = np.empty(tile, np.bool_)
+        lane = np.empty(tile, np.int64)
+        first = np.empty(tile, np.int64)
+        holds = np.empty(tile, np.bool_)
+        stop = np.empty(tile, np.bool_)
+
+        for t0 in range(lo, hi, tile):
+            active = min(tile, hi - t0)
+            has_bce = False
+            has_mom = False
             for j in range(active):
-                gb2[j] = zero
-                sse[j] = zero
-                maxerr[j] = zero
-            for h in range(hidden):
+                g = t0 + j
+                lane[j] = g
+                _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2)
+                t_lrh[j] = lr_hidden[g]
+                t_lro[j] = lr_output[g]
+                t_eps[j] = bce_eps[g]
+                t_mom[j] = momentum[g]
+                t_margin[j] = margin[g]
+                t_tol[j] = tol[g]
+                t_bce[j] = loss_code[g] == BCE
+                t_crit_loss[j] = crit_code[g] == BY_LOSS
+                t_early[j] = early_stop[g]
+                has_bce |= t_bce[j]
+                has_mom |= momentum[g] != 0
+                first[j] = -1
+                min_loss[j] = np.inf
+                sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, ACT, out)
+                out_f[F_SAT_HIDDEN_START, g] = sh
+                out_f[F_SAT_OUTPUT_START, g] = so
+                out_f[F_DEAD_HIDDEN_START, g] = dead
+
+            next_ck = 0
+            e = 0
+            while True:
+                # Forward and backward pass of state e, summed over samples.
                 for j in range(active):
-                    gb1[h, j] = zero
-                    gw2[h, j] = zero
-                for d in range(n_inputs):
-                    for j in range(active):
-                        gw1[d, h, j] = zero
-            for n in range(n_samples):
-                yn = Y[n]
-                k = nz_count[n]
-                d0 = nz_index[n, 0]
-                d1 = nz_index[n, 1]
-                x0 = X[n, d0]
-                x1 = X[n, d1]
-                # Hidden layer and the output pre-activation, summed over h in order.
-                # z = sum of x_d w_d over the non-zero inputs, then + b: samples with
-                # up to two non-zero inputs (all of XOR's) take one fused loop.
-                for j in range(active):
-                    z2[j] = zero
+                    gb2[j] = zero
+                    sse[j] = zero
+                    maxerr[j] = zero
                 for h in range(hidden):
-                    if k == 0:
+                    for j in range(active):
+                        gb1[h, j] = zero
+                        gw2[h, j] = zero
+                    for d in range(n_inputs):
                         for j in range(active):
-                            a = sigmoid(b1[h, j])
-                            a1[h, j] = a
-                            z2[j] += a * w2[h, j]
-                    elif k == 1:
+                            gw1[d, h, j] = zero
+                for n in range(n_samples):
+                    yn = Y[n]
+                    k = nz_count[n]
+                    d0 = nz_index[n, 0]
+                    d1 = nz_index[n, 1]
+                    x0 = X[n, d0]
+                    x1 = X[n, d1]
+                    # Hidden layer and the output's weighted sum, summed over h in order.
+                    # u = sum of x_d w_d over the non-zero inputs, then z = s u + b: samples with
+                    # up to two non-zero inputs (all of XOR's) take one fused loop.
+                    for j in range(active):
+                        z2[j] = zero
+                    for h in range(hidden):
+                        if k == 0:
+                            for j in range(active):
+                                a = activate(b1[h, j], ACT, one)
+                                a1[h, j] = a
+                                z2[j] += a * w2[h, j]
+                        elif k == 1:
+                            for j in range(active):
+                                a = activate(x0 * w1[d0, h, j] + b1[h, j], ACT, one)
+                                a1[h, j] = a
+                                z2[j] += a * w2[h, j]
+                        elif k == 2:
+                            for j in range(active):
+                                a = activate((x0 * w1[d0, h, j] + x1 * w1[d1, h, j]) + b1[h, j], ACT, one)
+                                a1[h, j] = a
+                                z2[j] += a * w2[h, j]
+                        else:
+                            for j in range(active):
+                                a1[h, j] = zero
+                            for d in range(n_inputs):
+                                xd = X[n, d]
+                                if xd != 0:
+                                    for j in range(active):
+                                        a1[h, j] += xd * w1[d, h, j]
+                            for j in range(active):
+                                a = activate(a1[h, j] + b1[h, j], ACT, one)
+                                a1[h, j] = a
+                                z2[j] += a * w2[h, j]
+                    # Output, loss terms and the output delta: z2 = s2 u2 + b2; the delta times the reduction's
+                    # factor is b2's gradient, and d2 = delta s2 r carries the output layer's factor backwards.
+                    if has_bce:  # BCE takes a sigmoid output only
                         for j in range(active):
-                            a = sigmoid(x0 * w1[d0, h, j] + b1[h, j])
-                            a1[h, j] = a
-                            z2[j] += a * w2[h, j]
-                    elif k == 2:
+                            a = activate(z2[j] * s2 + b2[j], SIGMOID, one)
+                            a2[n, j] = a
+                            err = abs(a - yn)
+                            sse[j] += err * err
+                            maxerr[j] = err if err > maxerr[j] else maxerr[j]
+                            dz = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
+                            gb2[j] += dz * rg
+                            d2[j] = dz * s2r
+                    elif out_sigmoid:
                         for j in range(active):
-                            a = sigmoid((x0 * w1[d0, h, j] + x1 * w1[d1, h, j]) + b1[h, j])
-                            a1[h, j] = a
-                            z2[j] += a * w2[h, j]
+                            a = activate(z2[j] * s2 + b2[j], SIGMOID, one)
+                            a2[n, j] = a
+                            err = abs(a - yn)
+                            sse[j] += err * err
+                            maxerr[j] = err if err > maxerr[j] else maxerr[j]
+                            dz = mse_delta(a, yn, one)
+                            gb2[j] += dz * rg
+                            d2[j] = dz * s2r
                     else:
                         for j in range(active):
-                            a1[h, j] = zero
-                        for d in range(n_inputs):
-                            xd = X[n, d]
-                            if xd != 0:
-                                for j in range(active):
-                                    a1[h, j] += xd * w1[d, h, j]
-                        for j in range(active):
-                            a = sigmoid(a1[h, j] + b1[h, j])
-                            a1[h, j] = a
-                            z2[j] += a * w2[h, j]
-                # Output, loss terms and the output delta.
+                            a = z2[j] * s2 + b2[j]
+                            a2[n, j] = a
+                            err = abs(a - yn)
+                            sse[j] += err * err
+                            maxerr[j] = err if err > maxerr[j] else maxerr[j]
+                            dz = mse_delta_linear(a, yn)
+                            gb2[j] += dz * rg
+                            d2[j] = dz * s2r
+                    # Backward through the hidden layer.
+                    for h in range(hidden):
+                        if k == 0:
+                            for j in range(active):
+                                a = a1[h, j]
+                                dz = d2[j]
+                                gw2[h, j] += a * dz
+                                gb1[h, j] += (dz * w2[h, j]) * slope(a, ACT, one)
+                        elif k == 1:
+                            for j in range(active):
+                                a = a1[h, j]
+                                dz = d2[j]
+                                gw2[h, j] += a * dz
+                                dz1 = (dz * w2[h, j]) * slope(a, ACT, one)
+                                gb1[h, j] += dz1
+                                gw1[d0, h, j] += x0 * dz1
+                        elif k == 2:
+                            for j in range(active):
+                                a = a1[h, j]
+                                dz = d2[j]
+                                gw2[h, j] += a * dz
+                                dz1 = (dz * w2[h, j]) * slope(a, ACT, one)
+                                gb1[h, j] += dz1
+                                gw1[d0, h, j] += x0 * dz1
+                                gw1[d1, h, j] += x1 * dz1
+                        else:
+                            for j in range(active):
+                                a = a1[h, j]
+                                dz = d2[j]
+                                gw2[h, j] += a * dz
+                                dz1 = (dz * w2[h, j]) * slope(a, ACT, one)
+                                gb1[h, j] += dz1
+                                a1[h, j] = dz1
+                            for d in range(n_inputs):
+                                xd = X[n, d]
+                                if xd != 0:
+                                    for j in range(active):
+                                        gw1[d, h, j] += xd * a1[h, j]
+
+                # Loss, criterion and stopping of state e.
+                for j in range(active):
+                    lossv[j] = sse[j] / n_dt
                 if has_bce:
                     for j in range(active):
-                        a = sigmoid(z2[j] + b2[j])
-                        a2[n, j] = a
-                        err = abs(a - yn)
-                        sse[j] += err * err
-                        maxerr[j] = err if err > maxerr[j] else maxerr[j]
-                        dz = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
-                        d2[j] = dz
-                        gb2[j] += dz
-                else:
+                        if t_bce[j]:
+                            s = zero
+                            ep = t_eps[j]
+                            for n in range(n_samples):
+                                s += bce_term(a2[n, j], Y[n], ep, one)
+                            lossv[j] = -(s / n_dt)
+                n_stop = 0
+                for j in range(active):
+                    L = lossv[j]
+                    finite = is_finite(L)
+                    ok = criterion_holds(L, maxerr[j], t_crit_loss[j], t_tol[j], t_margin[j])
+                    holds[j] = ok
+                    if L < min_loss[j]:
+                        min_loss[j] = L
+                    if ok and first[j] < 0:
+                        first[j] = e
+                    s = stops(finite, ok, t_early[j], e, epochs)
+                    stop[j] = s
+                    n_stop += s
+                while next_ck < n_ck and checkpoints[next_ck] == e:
                     for j in range(active):
-                        a = sigmoid(z2[j] + b2[j])
-                        a2[n, j] = a
-                        err = abs(a - yn)
-                        sse[j] += err * err
-                        maxerr[j] = err if err > maxerr[j] else maxerr[j]
-                        dz = mse_delta(a, yn, one)
-                        d2[j] = dz
-                        gb2[j] += dz
-                # Backward through the hidden layer.
-                for h in range(hidden):
-                    if k == 0:
-                        for j in range(active):
-                            a = a1[h, j]
-                            dz = d2[j]
-                            gw2[h, j] += a * dz
-                            gb1[h, j] += (dz * w2[h, j]) * (a * (one - a))
-                    elif k == 1:
-                        for j in range(active):
-                            a = a1[h, j]
-                            dz = d2[j]
-                            gw2[h, j] += a * dz
-                            dz1 = (dz * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += dz1
-                            gw1[d0, h, j] += x0 * dz1
-                    elif k == 2:
-                        for j in range(active):
-                            a = a1[h, j]
-                            dz = d2[j]
-                            gw2[h, j] += a * dz
-                            dz1 = (dz * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += dz1
-                            gw1[d0, h, j] += x0 * dz1
-                            gw1[d1, h, j] += x1 * dz1
-                    else:
-                        for j in range(active):
-                            a = a1[h, j]
-                            dz = d2[j]
-                            gw2[h, j] += a * dz
-                            dz1 = (dz * w2[h, j]) * (a * (one - a))
-                            gb1[h, j] += dz1
-                            a1[h, j] = dz1
+                        out_ck[next_ck, lane[j]] = lossv[j]
+                    next_ck += 1
+
+                if n_stop > 0:  # retire the lanes that stop; move the others down to the front of the tile
+                    kept = 0
+                    for j in range(active):
+                        if stop[j]:
+                            _retire_lane(j, lane[j], e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, lossv,
+                                         sse, first, holds, min_loss, W1, B1, W2, B2, out_f, out_i, out_outputs,
+                                         s2, ACT, out, bias)
+                            continue
+                        if kept != j:
+                            _move_params(j, kept, w1, b1, w2, b2)
+                            _move_params(j, kept, vw1, vb1, vw2, vb2)
+                            _move_params(j, kept, gw1, gb1, gw2, gb2)
+                            _move_hyper(j, kept, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss,
+                                        t_early, lane, first, min_loss)
+                        kept += 1
+                    active = kept
+                    if active == 0:
+                        break
+
+                # Update: plain gradient descent, or heavy-ball momentum; each layer at its own rate.
+                if has_mom:
+                    for h in range(hidden):
                         for d in range(n_inputs):
-                            xd = X[n, d]
-                            if xd != 0:
-                                for j in range(active):
-                                    gw1[d, h, j] += xd * a1[h, j]
-
-            # Loss, criterion and stopping of state e.
-            for j in range(active):
-                lossv[j] = sse[j] / n_dt
-            if has_bce:
-                for j in range(active):
-                    if t_bce[j]:
-                        s = zero
-                        ep = t_eps[j]
-                        for n in range(n_samples):
-                            s += bce_term(a2[n, j], Y[n], ep, one)
-                        lossv[j] = -(s / n_dt)
-            n_stop = 0
-            for j in range(active):
-                L = lossv[j]
-                finite = is_finite(L)
-                ok = criterion_holds(L, maxerr[j], t_crit_loss[j], t_tol[j], t_margin[j])
-                holds[j] = ok
-                if L < min_loss[j]:
-                    min_loss[j] = L
-                if ok and first[j] < 0:
-                    first[j] = e
-                s = stops(finite, ok, t_early[j], e, epochs)
-                stop[j] = s
-                n_stop += s
-            while next_ck < n_ck and checkpoints[next_ck] == e:
-                for j in range(active):
-                    out_ck[next_ck, lane[j]] = lossv[j]
-                next_ck += 1
-
-            if n_stop > 0:  # retire the lanes that stop; move the others down to the front of the tile
-                kept = 0
-                for j in range(active):
-                    if stop[j]:
-                        _retire_lane(j, lane[j], e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, lossv, sse,
-                                     first, holds, min_loss, W1, B1, W2, B2, out_f, out_i, out_outputs)
-                        continue
-                    if kept != j:
-                        _move_params(j, kept, w1, b1, w2, b2)
-                        _move_params(j, kept, vw1, vb1, vw2, vb2)
-                        _move_params(j, kept, gw1, gb1, gw2, gb2)
-                        _move_hyper(j, kept, t_lr, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane,
-                                    first, min_loss)
-                    kept += 1
-                active = kept
-                if active == 0:
-                    break
-
-            # Update: plain gradient descent, or heavy-ball momentum.
-            if has_mom:
-                for h in range(hidden):
-                    for d in range(n_inputs):
+                            for j in range(active):
+                                v = t_mom[j] * vw1[d, h, j] + gw1[d, h, j]
+                                vw1[d, h, j] = v
+                                w1[d, h, j] -= t_lrh[j] * v
                         for j in range(active):
-                            v = t_mom[j] * vw1[d, h, j] + gw1[d, h, j]
-                            vw1[d, h, j] = v
-                            w1[d, h, j] -= t_lr[j] * v
-                    for j in range(active):
-                        v = t_mom[j] * vb1[h, j] + gb1[h, j]
-                        vb1[h, j] = v
-                        b1[h, j] -= t_lr[j] * v
-                        v = t_mom[j] * vw2[h, j] + gw2[h, j]
-                        vw2[h, j] = v
-                        w2[h, j] -= t_lr[j] * v
-                for j in range(active):
-                    v = t_mom[j] * vb2[j] + gb2[j]
-                    vb2[j] = v
-                    b2[j] -= t_lr[j] * v
-            else:
-                for h in range(hidden):
-                    for d in range(n_inputs):
+                            v = t_mom[j] * vw2[h, j] + gw2[h, j]
+                            vw2[h, j] = v
+                            w2[h, j] -= t_lro[j] * v
+                        if bias:
+                            for j in range(active):
+                                v = t_mom[j] * vb1[h, j] + gb1[h, j]
+                                vb1[h, j] = v
+                                b1[h, j] -= t_lrh[j] * v
+                    if bias:
                         for j in range(active):
-                            w1[d, h, j] -= t_lr[j] * gw1[d, h, j]
-                    for j in range(active):
-                        b1[h, j] -= t_lr[j] * gb1[h, j]
-                        w2[h, j] -= t_lr[j] * gw2[h, j]
-                for j in range(active):
-                    b2[j] -= t_lr[j] * gb2[j]
-            e += 1
+                            v = t_mom[j] * vb2[j] + gb2[j]
+                            vb2[j] = v
+                            b2[j] -= t_lro[j] * v
+                else:
+                    for h in range(hidden):
+                        for d in range(n_inputs):
+                            for j in range(active):
+                                w1[d, h, j] -= t_lrh[j] * gw1[d, h, j]
+                        if bias:
+                            for j in range(active):
+                                b1[h, j] -= t_lrh[j] * gb1[h, j]
+                                w2[h, j] -= t_lro[j] * gw2[h, j]
+                        else:
+                            for j in range(active):
+                                w2[h, j] -= t_lro[j] * gw2[h, j]
+                    if bias:
+                        for j in range(active):
+                            b2[j] -= t_lro[j] * gb2[j]
+                e += 1
+
+    return train_range

@@ -30,3 +30,9 @@ def bce_delta(a, y, eps, one):
 def bce_term(a, y, eps, one):
     """y log(a + eps) + (1 - y) log(1 - a + eps); the loss is minus their mean."""
     return y * np.log(a + eps) + (one - y) * np.log(one - a + eps)
+
+
+@njit(**JIT)
+def mse_delta_linear(a, y):
+    """a - y: the MSE gradient at a linear (identity) output, summed over samples, no 1/N."""
+    return a - y

@@ -1,17 +1,45 @@
 """Plain NumPy training of one network, written the way the seed notebooks
 write it. No tricks: this is the ground truth the Numba kernels are tested
-against, and it is tested against the notebooks' printed numbers.
+against, and it is tested against the notebooks' printed numbers and against
+central finite differences.
 
-Conventions (docs/parameters.md, "Conventions"):
+The model family (names in `kernels.vocab`; the defaults are the notebooks'):
 
-* sigmoid everywhere, its derivative from the activation, a(1 - a);
-* MSE: output delta (a - y) a(1 - a), summed over samples; loss mean((y - a)^2);
-* BCE: loss -mean(y log(a + eps) + (1 - y) log(1 - a + eps)); output delta
-  (-(y / (a + eps)) + (1 - y) / (1 - a + eps)) a(1 - a), summed over samples;
-* so the MSE gradient is N/2 times the gradient of the reported loss, and
-  BCE's N times (tested against finite differences);
-* full-batch gradient descent, W -= lr * dW, or with momentum
-  v = momentum * v + dW, W -= lr * v (momentum 0 is exactly plain GD).
+    z1 = s1 * (X @ W1) + b1      a1 = f(z1)      f = activation (hidden units)
+    z2 = s2 * (a1 @ W2) + b2     a2 = g(z2)      g = output: sigmoid or identity
+
+* activation f: sigmoid 1 / (1 + exp(-z)), tanh, relu max(z, 0) (NaN stays
+  NaN), identity z; its derivative is taken from the activation a: a(1 - a),
+  1 - a^2, 1 where a > 0 else 0, and 1;
+* scaling (s1, s2): "standard" (1, 1), "ntk" (1/sqrt(D), 1/sqrt(H)),
+  "mean-field" (1/sqrt(D), 1/H), computed in float64 and rounded to the
+  working precision; the standard scaling multiplies by nothing at all, so
+  its arithmetic is the notebooks' to the bit;
+* bias: with bias=False there is no b1, b2 (no term, no gradient, no update).
+
+Loss and output delta dZ2 (the notebooks' convention: dL/dz2 summed over
+samples, no 1/N, no factor 2):
+
+* MSE: loss mean((y - a)^2); delta (a - y) a(1 - a) with a sigmoid output,
+  (a - y) with an identity output;
+* BCE (sigmoid output only): loss -mean(y log(a + eps) + (1 - y) log(1 - a + eps));
+  delta (-(y / (a + eps)) + (1 - y) / (1 - a + eps)) a(1 - a);
+* so with reduction "sum" the gradient is N/2 times the gradient of the
+  reported loss for MSE (either output) and N times for BCE; reduction "mean"
+  divides the output delta by N (once, before backpropagation, so every
+  gradient, biases included, is divided by N): 1/2 and 1 times. The reported
+  losses are the same for both reductions.
+
+Backpropagation:
+
+    dW2 = s2 * (a1.T @ dZ2)      db2 = sum over samples of dZ2
+    dA1 = s2 * (dZ2 @ W2.T)      dZ1 = dA1 * f'(a1)
+    dW1 = s1 * (X.T @ dZ1)       db1 = sum over samples of dZ1
+
+Updates: full-batch gradient descent, W -= lr * dW, or with heavy-ball
+momentum v = momentum * v + dW, W -= lr * v (momentum 0 is exactly plain
+GD); (W1, b1) move with lr_hidden, (W2, b2) with lr_output (both lr unless
+given).
 
 "State e" is the network after e updates. Every state 0..epochs is evaluated
 (forward pass, loss, criterion); the gradient of the last evaluated state is
@@ -24,13 +52,30 @@ computed but not applied and gives `grad_norm`. Statistics:
   finite ends the run as diverged (non-finite weights or gradients reach the
   loss one state later at the latest);
 * epochs_run: updates applied (epochs, or fewer when stopped);
-* final_* / outputs / accuracy / sat_*_end / grad_norm: at the last state;
+* accuracy: share of samples with (a2 > 0.5) == (y > 0.5); NaN unless every
+  target is exactly 0 or 1;
+* sat_hidden_*: share of hidden pre-activations z1 (all samples and units)
+  with |z1| > SATURATION_Z of the activation (sigmoid 4, tanh 2); 0 for
+  identity units, NaN for ReLU units (they die instead);
+* sat_output_*: share of output pre-activations with |z2| > 4 for a sigmoid
+  output, 0 for an identity output;
+* dead_hidden_*: ReLU only (NaN otherwise): share of hidden units h with
+  z1[n, h] <= 0 on every sample n;
+* grad_norm: Euclidean norm of the gradient as applied (scaling and
+  reduction included; biases only when there are biases), before lr and
+  momentum;
+* *_start: at state 0; final_* / outputs / accuracy / *_end / grad_norm: at
+  the last state;
 * checkpoint_loss: loss at the given states, NaN for states not reached.
 """
 import numpy as np
 
-from kernels.vocab import SATURATION_Z
+from kernels.vocab import ACTIVATIONS, LOSSES, OUTPUTS, REDUCTIONS, SATURATION_Z, SCALINGS, SIGMOID
 
+OUTPUT_SATURATION_Z = SATURATION_Z[SIGMOID]
+
+
+# --- activations -------------------------------------------------------------
 
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -41,6 +86,59 @@ def sigmoid_derivative(a):
     return a * (1 - a)
 
 
+def activate(z, activation):
+    """f(z) for an activation name of kernels.vocab.ACTIVATIONS (or OUTPUTS)."""
+    if activation == "sigmoid":
+        return sigmoid(z)
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "relu":
+        return np.maximum(z, 0)  # np.maximum propagates NaN
+    if activation == "identity":
+        return z
+    raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+
+
+def activation_derivative(a, activation):
+    """f'(z), computed from the activation a = f(z)."""
+    if activation == "sigmoid":
+        return sigmoid_derivative(a)
+    if activation == "tanh":
+        return 1 - a ** 2
+    if activation == "relu":
+        return (a > 0).astype(a.dtype)
+    if activation == "identity":
+        return np.ones_like(a)
+    raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+
+
+# --- scaling and bias ----------------------------------------------------------
+
+def layer_scales(scaling, D, H, dtype):
+    """(s1, s2), the factors on X @ W1 and a1 @ W2, rounded to the working precision."""
+    if scaling == "standard":
+        s1, s2 = 1.0, 1.0
+    elif scaling == "ntk":
+        s1, s2 = 1 / np.sqrt(D), 1 / np.sqrt(H)
+    elif scaling == "mean-field":
+        s1, s2 = 1 / np.sqrt(D), 1 / H
+    else:
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {SCALINGS}")
+    return dtype.type(s1), dtype.type(s2)
+
+
+def scaled(s, x):
+    """s * x; a factor of 1 (the standard scaling) is no multiply at all."""
+    return x if s == 1 else s * x
+
+
+def plus_bias(z, b):
+    """z + b, or z itself when the network has no biases (b is None)."""
+    return z if b is None else z + b
+
+
+# --- loss ----------------------------------------------------------------------
+
 def loss_value(a, y, loss, bce_eps):
     """The notebooks' loss of outputs `a` against targets `y` (same shapes)."""
     if loss == "mse":
@@ -48,30 +146,67 @@ def loss_value(a, y, loss, bce_eps):
     return -np.mean(y * np.log(a + bce_eps) + (1 - y) * np.log(1 - a + bce_eps))
 
 
-def forward(X, W1, b1, W2, b2):
-    """Row layout of notebooks 000/002: X (N, D), W1 (D, H), W2 (H, 1)."""
-    z1 = X @ W1 + b1
-    a1 = sigmoid(z1)
-    z2 = a1 @ W2 + b2
-    a2 = sigmoid(z2)
-    return z1, a1, z2, a2
+def check_loss_and_output(loss, output):
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; expected one of {OUTPUTS}")
+    if loss == "bce" and output != "sigmoid":
+        raise ValueError("loss 'bce' needs a sigmoid output (its outputs must lie in (0, 1))")
 
 
-def gradients(X, y, a1, a2, W2, loss, bce_eps):
-    """Backpropagation of the summed-over-samples loss gradient."""
+def output_delta(a2, y, loss, bce_eps, output):
+    """dZ2: dL/dz2 of the notebooks' convention, per sample (summed later, no 1/N)."""
+    check_loss_and_output(loss, output)
     if loss == "mse":
         dA2 = a2 - y
     else:
         dA2 = -(y / (a2 + bce_eps)) + ((1 - y) / (1 - a2 + bce_eps))
-    dZ2 = dA2 * sigmoid_derivative(a2)
-    dW2 = a1.T @ dZ2
-    db2 = np.sum(dZ2, axis=0, keepdims=True)
-    dA1 = dZ2 @ W2.T
-    dZ1 = dA1 * sigmoid_derivative(a1)
-    dW1 = X.T @ dZ1
-    db1 = np.sum(dZ1, axis=0, keepdims=True)
+    if output == "identity":
+        return dA2
+    return dA2 * sigmoid_derivative(a2)
+
+
+def reduce(dZ2, reduction):
+    """The 'mean' reduction divides the output delta by N (so every gradient is /N)."""
+    if reduction == "sum":
+        return dZ2
+    if reduction == "mean":
+        return dZ2 / dZ2.shape[0]
+    raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
+
+
+# --- the network -----------------------------------------------------------------
+
+def forward(X, W1, b1, W2, b2, activation="sigmoid", output="sigmoid", scaling="standard"):
+    """Row layout of notebooks 000/002: X (N, D), W1 (D, H), W2 (H, 1); b1 (1, H)
+    and b2 (1, 1), or both None for a network without biases."""
+    s1, s2 = layer_scales(scaling, *W1.shape, W1.dtype)
+    z1 = plus_bias(scaled(s1, X @ W1), b1)
+    a1 = activate(z1, activation)
+    z2 = plus_bias(scaled(s2, a1 @ W2), b2)
+    a2 = activate(z2, output)
+    return z1, a1, z2, a2
+
+
+def gradients(X, y, a1, a2, W2, loss, bce_eps, activation="sigmoid", output="sigmoid",
+              scaling="standard", reduction="sum", bias=True):
+    """Backpropagation of the notebooks' (summed over samples) loss gradient.
+
+    Returns (dW1, db1, dW2, db2); db1 and db2 are None when bias is False.
+    """
+    s1, s2 = layer_scales(scaling, X.shape[1], W2.shape[0], W2.dtype)
+    dZ2 = reduce(output_delta(a2, y, loss, bce_eps, output), reduction)
+    dW2 = scaled(s2, a1.T @ dZ2)
+    db2 = np.sum(dZ2, axis=0, keepdims=True) if bias else None
+    dA1 = scaled(s2, dZ2 @ W2.T)
+    dZ1 = dA1 * activation_derivative(a1, activation)
+    dW1 = scaled(s1, X.T @ dZ1)
+    db1 = np.sum(dZ1, axis=0, keepdims=True) if bias else None
     return dW1, db1, dW2, db2
 
+
+# --- statistics ----------------------------------------------------------------
 
 def criterion_holds(a2, y, loss_now, criterion, margin, tol):
     if criterion == "margin":
@@ -79,59 +214,129 @@ def criterion_holds(a2, y, loss_now, criterion, margin, tol):
     return bool(loss_now <= tol)
 
 
-def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-8,
+def saturated_hidden(z1, activation):
+    """Share of hidden pre-activations beyond the activation's saturation |z|."""
+    if activation == "relu":
+        return np.nan
+    if activation == "identity":
+        return 0.0
+    return float(np.mean(np.abs(z1) > SATURATION_Z[ACTIVATIONS.index(activation)]))
+
+
+def saturated_output(z2, output):
+    """Share of output pre-activations with |z2| > 4 (sigmoid output), else 0."""
+    if output == "identity":
+        return 0.0
+    return float(np.mean(np.abs(z2) > OUTPUT_SATURATION_Z))
+
+
+def dead_hidden(z1, activation):
+    """ReLU only: share of hidden units with z1 <= 0 on every sample."""
+    if activation != "relu":
+        return np.nan
+    return float(np.mean(np.all(z1 <= 0, axis=0)))
+
+
+def accuracy(a2, y):
+    """Share of outputs on the right side of 0.5; NaN unless the targets are all 0 or 1."""
+    if not np.all((y == 0) | (y == 1)):
+        return np.nan
+    return float(np.mean((a2 > 0.5) == (y > 0.5)))
+
+
+def gradient_norm(grads):
+    """Euclidean norm of the gradients that exist (no biases: None), in float64."""
+    return float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads if g is not None)))
+
+
+def layer_rates(lr, lr_hidden, lr_output):
+    """(lr of W1 and b1, lr of W2 and b2): each defaults to lr."""
+    lr_hidden = lr if lr_hidden is None else lr_hidden
+    lr_output = lr if lr_output is None else lr_output
+    if lr_hidden is None or lr_output is None:
+        raise ValueError("give lr, or both lr_hidden and lr_output")
+    return lr_hidden, lr_output
+
+
+def check_family(activation, output, scaling, reduction, loss):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {SCALINGS}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
+    check_loss_and_output(loss, output)
+
+
+# --- training ------------------------------------------------------------------
+
+def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_eps=1e-8,
                     momentum=0.0, criterion="margin", margin=0.4, tol=0.01,
-                    early_stop=False, checkpoints=()):
+                    early_stop=False, checkpoints=(), activation="sigmoid", output="sigmoid",
+                    lr_hidden=None, lr_output=None, bias=True, scaling="standard",
+                    reduction="sum"):
     """Train one D-H-1 network; returns a dict of statistics and final weights.
 
-    Shapes: X (N, D), Y (N,), W1 (D, H), b1 (H,), W2 (H,), b2 scalar. The
-    arrays are copied, never changed. The dtype of W1 is the working precision.
+    Shapes: X (N, D), Y (N,), W1 (D, H), b1 (H,), W2 (H,), b2 scalar; with
+    bias=False, b1 and b2 are ignored (None is fine) and come back as None.
+    The arrays are copied, never changed. The dtype of W1 is the working
+    precision.
     """
+    check_family(activation, output, scaling, reduction, loss)
+    lr_hidden, lr_output = layer_rates(lr, lr_hidden, lr_output)
+    family = dict(activation=activation, output=output, scaling=scaling)
     dtype = np.asarray(W1).dtype
     X = np.asarray(X, dtype=dtype)
     y = np.asarray(Y, dtype=dtype).reshape(-1, 1)
     W1 = np.array(W1, dtype=dtype)
-    b1 = np.array(b1, dtype=dtype).reshape(1, -1)
     W2 = np.array(W2, dtype=dtype).reshape(-1, 1)
-    b2 = np.array(b2, dtype=dtype).reshape(1, 1)
-    lr = dtype.type(lr)
+    if bias:
+        b1 = np.array(b1, dtype=dtype).reshape(1, -1)
+        b2 = np.array(b2, dtype=dtype).reshape(1, 1)
+        params = (W1, b1, W2, b2)
+    else:
+        b1 = b2 = None
+        params = (W1, W2)
+    lr_hidden, lr_output = dtype.type(lr_hidden), dtype.type(lr_output)
+    rates = (lr_hidden, lr_hidden, lr_output, lr_output) if bias else (lr_hidden, lr_output)
     bce_eps = dtype.type(bce_eps)
     momentum = dtype.type(momentum)
     checkpoints = [int(c) for c in checkpoints]
-    vel = [np.zeros_like(p) for p in (W1, b1, W2, b2)]
+    vel = [np.zeros_like(p) for p in params]
 
     checkpoint_loss = np.full(len(checkpoints), np.nan)
     epoch_converged = -1
     min_loss = np.inf
     diverged = False
     for e in range(epochs + 1):
-        z1, a1, z2, a2 = forward(X, W1, b1, W2, b2)
+        z1, a1, z2, a2 = forward(X, W1, b1, W2, b2, **family)
         loss_now = loss_value(a2, y, loss, bce_eps)
         for k, c in enumerate(checkpoints):
             if c == e:
                 checkpoint_loss[k] = loss_now
         holds = criterion_holds(a2, y, loss_now, criterion, margin, tol)
         if e == 0:
-            sat_hidden_start = np.mean(np.abs(z1) > SATURATION_Z)
-            sat_output_start = np.mean(np.abs(z2) > SATURATION_Z)
+            sat_hidden_start = saturated_hidden(z1, activation)
+            sat_output_start = saturated_output(z2, output)
+            dead_hidden_start = dead_hidden(z1, activation)
         if loss_now < min_loss:
             min_loss = loss_now
         if holds and epoch_converged < 0:
             epoch_converged = e
-        grads = gradients(X, y, a1, a2, W2, loss, bce_eps)
+        grads = gradients(X, y, a1, a2, W2, loss, bce_eps, **family, reduction=reduction, bias=bias)
         if not np.isfinite(loss_now):
             diverged = True
             break
         if e == epochs or (early_stop and holds):
             break
-        params = (W1, b1, W2, b2)
-        for p, g, v in zip(params, grads, vel):
+        applied = [g for g in grads if g is not None]
+        for p, g, v, rate in zip(params, applied, vel, rates):
             if momentum:
                 v *= momentum
                 v += g
-                p -= lr * v
+                p -= rate * v
             else:
-                p -= lr * g
+                p -= rate * g
 
     return {
         "epoch_converged": epoch_converged,
@@ -140,14 +345,16 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr, loss="mse", bce_eps=1e-
         "final_loss": float(loss_now),
         "min_loss": float(min_loss),
         "final_mse": float(np.mean((y - a2) ** 2)),
-        "accuracy": float(np.mean((a2 > 0.5) == (y > 0.5))),
+        "accuracy": accuracy(a2, y),
         "outputs": a2[:, 0].copy(),
-        "sat_hidden_start": float(sat_hidden_start),
-        "sat_output_start": float(sat_output_start),
-        "sat_hidden_end": float(np.mean(np.abs(z1) > SATURATION_Z)),
-        "sat_output_end": float(np.mean(np.abs(z2) > SATURATION_Z)),
-        "grad_norm": float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))),
+        "sat_hidden_start": sat_hidden_start,
+        "sat_output_start": sat_output_start,
+        "sat_hidden_end": saturated_hidden(z1, activation),
+        "sat_output_end": saturated_output(z2, output),
+        "dead_hidden_start": dead_hidden_start,
+        "dead_hidden_end": dead_hidden(z1, activation),
+        "grad_norm": gradient_norm(grads),
         "diverged": diverged,
         "checkpoint_loss": checkpoint_loss,
-        "W1": W1, "b1": b1[0], "W2": W2[:, 0], "b2": b2[0, 0],
+        "W1": W1, "b1": b1[0] if bias else None, "W2": W2[:, 0], "b2": b2[0, 0] if bias else None,
     }

@@ -17,24 +17,36 @@ LOSS_LABELS = {"mse": "MSE", "bce": "cross-entropy (BCE)"}
 CRITERIA = ("margin", "loss")
 BY_MARGIN, BY_LOSS = range(len(CRITERIA))
 
+# The model family (codes = index, compiled into the kernels: see kernels/variant.py).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")  # hidden units
+SIGMOID, TANH, RELU, IDENTITY = range(len(ACTIVATIONS))
+OUTPUTS = ("sigmoid", "identity")  # the output unit; codes are those of ACTIVATIONS
+SCALINGS = ("standard", "ntk", "mean-field")
+STANDARD, NTK, MEAN_FIELD = range(len(SCALINGS))
+REDUCTIONS = ("sum", "mean")
+SUM, MEAN = range(len(REDUCTIONS))
+
 INIT_SCHEMES = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
 DTYPES = ("float64", "float32")
 
-MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 64, 8, 64
+MAX_SAMPLES, MAX_INPUTS, MAX_HIDDEN = 1024, 64, 256
 
 # Lanes a kernel thread trains together: 8 SIMD vectors of the widest (AVX-512) registers.
 TILE_LANES = {"float64": 64, "float32": 128}
 
-# A pre-activation counts as saturated beyond this |z| (sigmoid'(4) is 0.018).
-SATURATION_Z = 4.0
+# A pre-activation counts as saturated beyond this |z|, by activation (sigmoid'(4) is 0.018, tanh'(2) 0.071);
+# ReLU units die instead (z <= 0 on every sample) and identity units never saturate.
+# Indexed by activation code; the entries of ReLU and identity are never used.
+SATURATION_Z = (4.0, 2.0, 0.0, 0.0)
 
 # The statistics a kernel returns per lane: rows of its float and integer output arrays.
+# sat_hidden_* are NaN for ReLU hidden units, dead_hidden_* NaN for all others (null in the results).
 FLOAT_STATS = ("final_loss", "min_loss", "final_mse", "accuracy", "sat_hidden_start", "sat_output_start",
-               "sat_hidden_end", "sat_output_end", "grad_norm")
+               "sat_hidden_end", "sat_output_end", "grad_norm", "dead_hidden_start", "dead_hidden_end")
 INT_STATS = ("epoch_converged", "converged", "epochs_run", "diverged")
 BOOL_STATS = ("converged", "diverged")  # integer rows that are flags
 (F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY, F_SAT_HIDDEN_START, F_SAT_OUTPUT_START, F_SAT_HIDDEN_END,
- F_SAT_OUTPUT_END, F_GRAD_NORM) = range(len(FLOAT_STATS))
+ F_SAT_OUTPUT_END, F_GRAD_NORM, F_DEAD_HIDDEN_START, F_DEAD_HIDDEN_END) = range(len(FLOAT_STATS))
 I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED = range(len(INT_STATS))
 N_FLOAT_STATS, N_INT_STATS = len(FLOAT_STATS), len(INT_STATS)
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 OUTCOMES = ("converged", "improving", "saturated", "flat", "diverged")
 IMPROVING_DROP = 1e-3  # relative fall of the loss over the last 10% of epochs
-SATURATED_SHARE = 0.5  # share of hidden or output pre-activations with |z| > 4
+SATURATED_SHARE = 0.5  # share of saturated hidden or output pre-activations, or of dead ReLU units
 
 STAT_COLUMNS = {
     "run_id": "hash of the run's resolved parameters (16 hex digits)",
@@ -19,14 +19,20 @@ STAT_COLUMNS = {
     "final_loss": "loss of the run's own kind (MSE or BCE) at the last state",
     "min_loss": "smallest loss over all states",
     "final_mse": "mean squared error at the last state, whatever the loss (comparable across losses)",
-    "accuracy": "share of samples with (output > 0.5) == (target > 0.5) at the last state",
+    "accuracy": "share of samples with (output > 0.5) == (target > 0.5) at the last state; null unless every "
+                "target is 0 or 1",
     "outcome": "converged, improving (loss fell by > 0.1% over the last 10% of epochs), saturated "
-               "(>= half the hidden or output pre-activations, over all samples, with |z| > 4), flat (neither), diverged (non-finite loss)",
+               "(>= half the hidden or output pre-activations, over all samples, saturated, or >= half the ReLU "
+               "units dead), flat (neither), diverged (non-finite loss)",
     "diverged": "the loss became non-finite; training of the run stopped there",
-    "sat_hidden_start": "share of hidden pre-activations with |z| > 4 over all samples, initial state",
-    "sat_output_start": "share of output pre-activations with |z| > 4, initial state",
+    "sat_hidden_start": "share of hidden pre-activations over all samples that are saturated (|z| > 4 for sigmoid, "
+                        "|z| > 2 for tanh units; identity units never), initial state; null for ReLU units",
+    "sat_output_start": "share of output pre-activations with |z| > 4 (a sigmoid output; 0 for identity), initial state",
     "sat_hidden_end": "the same at the last state",
     "sat_output_end": "the same at the last state",
+    "dead_hidden_start": "share of ReLU hidden units with z <= 0 on every sample (dead), initial state; null for "
+                         "other activations",
+    "dead_hidden_end": "the same at the last state",
     "grad_norm": "Euclidean norm of the full gradient at the last state",
     "outputs": "network outputs for every sample at the last state (list)",
     "checkpoint_epochs": "states at which the loss was recorded (list)",
@@ -37,22 +43,30 @@ _F, _I, _B = pa.float64(), pa.int64(), pa.bool_()
 STAT_TYPES = {
     "converged": _B, "epoch_converged": _I, "epochs_run": _I, "final_loss": _F, "min_loss": _F, "final_mse": _F,
     "accuracy": _F, "outcome": pa.string(), "diverged": _B, "sat_hidden_start": _F, "sat_output_start": _F,
-    "sat_hidden_end": _F, "sat_output_end": _F, "grad_norm": _F, "outputs": pa.list_(_F),
+    "sat_hidden_end": _F, "sat_output_end": _F, "dead_hidden_start": _F, "dead_hidden_end": _F, "grad_norm": _F, "outputs": pa.list_(_F),
     "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "chunk_seconds": _F,
 }
 assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
 
-def classify(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end):
-    """Outcome per run (arrays in, array of strings out)."""
+def classify(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end, dead_hidden_end=None):
+    """Outcome per run (arrays in, array of strings out). A NaN share (not applicable) never counts."""
     improving = np.asarray(final_loss) < (1 - IMPROVING_DROP) * np.asarray(loss_at_90)
     saturated = (np.asarray(sat_hidden_end) >= SATURATED_SHARE) | (np.asarray(sat_output_end) >= SATURATED_SHARE)
+    if dead_hidden_end is not None:
+        saturated |= np.asarray(dead_hidden_end) >= SATURATED_SHARE
     return np.select(
         [np.asarray(diverged), np.asarray(converged), improving, saturated],
         ["diverged", "converged", "improving", "saturated"],
         default="flat",
     )
+
+
+def _nullable(values):
+    """A float64 column whose NaNs (statistics that do not apply to a run) are nulls."""
+    values = np.asarray(values, np.float64)
+    return pa.array(values, pa.float64(), mask=np.isnan(values))
 
 
 def _list_column(matrix, value_type, valid=None):
@@ -106,14 +120,17 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "final_loss": pa.array(result.final_loss),
         "min_loss": pa.array(result.min_loss),
         "final_mse": pa.array(result.final_mse),
-        "accuracy": pa.array(result.accuracy),
+        "accuracy": _nullable(result.accuracy),
         "outcome": pa.array(classify(result.converged, result.diverged, result.final_loss, loss_at_90,
-                                     result.sat_hidden_end, result.sat_output_end), pa.string()),
+                                     result.sat_hidden_end, result.sat_output_end, result.dead_hidden_end),
+                            pa.string()),
         "diverged": pa.array(result.diverged),
-        "sat_hidden_start": pa.array(result.sat_hidden_start),
+        "sat_hidden_start": _nullable(result.sat_hidden_start),
         "sat_output_start": pa.array(result.sat_output_start),
-        "sat_hidden_end": pa.array(result.sat_hidden_end),
+        "sat_hidden_end": _nullable(result.sat_hidden_end),
         "sat_output_end": pa.array(result.sat_output_end),
+        "dead_hidden_start": _nullable(result.dead_hidden_start),
+        "dead_hidden_end": _nullable(result.dead_hidden_end),
         "grad_norm": pa.array(result.grad_norm),
         "outputs": _list_column(result.outputs.T, pa.float64()),
         "checkpoint_epochs": _list_column(ck_epochs, pa.int64()),

@@ -19,10 +19,21 @@ def user_checkpoints(spec, epochs):
 def lane_hyperparameters(runs):
     """The kernels' per-lane hyperparameter arguments from a runs table: one array per parameter, in lane
     order (the kernels are compiled per argument type, so every caller passes the same types)."""
-    return dict(lr=runs["lr"].to_numpy(float), loss=runs["loss"].to_numpy(str),
+    return dict(lr_hidden=runs["lr_hidden"].to_numpy(float), lr_output=runs["lr_output"].to_numpy(float),
+                loss=runs["loss"].to_numpy(str),
                 bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
                 criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
                 tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool))
+
+
+MODEL = ("activation", "output", "bias", "scaling", "reduction")  # one kernel variant: the same in every lane
+
+
+def model_arguments(runs):
+    """The model of a chunk's runs (shared by all of them: chunks are planned per variant), as the kernels'
+    keyword arguments."""
+    first = runs.iloc[0]
+    return {name: (bool(first[name]) if name == "bias" else str(first[name])) for name in MODEL}
 
 
 def _trainer(device):
@@ -51,7 +62,8 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
     ck = user_checkpoints(first["checkpoints"], epochs)
     at_90 = int(0.9 * epochs)
     start = time.perf_counter()
-    result = _trainer(device)(X, Y, W1, b1, W2, b2, epochs, **lane_hyperparameters(runs),
+    model = model_arguments(runs)
+    result = _trainer(device)(X, Y, W1, b1, W2, b2, epochs, **lane_hyperparameters(runs), **model,
                               checkpoints=np.append(ck, at_90), threads=threads)
     seconds = time.perf_counter() - start
 
@@ -61,7 +73,8 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
         keep = runs["save_weights"].to_numpy(bool)
         weights = {}
         for part in ("w1", "b1", "w2", "b2"):
-            weights[f"{part}_init"] = (init[part], keep)
-            weights[f"{part}_final"] = (final[part], keep)
+            valid = keep if part.startswith("w") or model["bias"] else np.zeros_like(keep)  # no biases: null
+            weights[f"{part}_init"] = (init[part], valid)
+            weights[f"{part}_final"] = (final[part], valid)
     return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
                    params_schema=params_schema, weights=weights)

@@ -18,7 +18,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from kernels.vocab import CRITERIA, DTYPES, INIT_SCHEMES as INITS, LOSSES, MAX_HIDDEN
+from kernels.vocab import (ACTIVATIONS, CRITERIA, DTYPES, INIT_SCHEMES as INITS, LOSSES, MAX_HIDDEN, OUTPUTS,
+                           REDUCTIONS, SCALINGS)
 from sweep.errors import GridError
 
 BUILTIN_DATASETS = ("xor", "and", "or", "nand", "xnor", "parity3")
@@ -91,7 +92,9 @@ def to_int(value, expected):
 class Param:
     """One parameter (or top-level setting) of a grid file.
 
-    kind: 'float', 'int', 'choice', 'bool', 'checkpoints', 'dataset', 'name', 'text'.
+    kind: 'float', 'int', 'choice', 'bool', 'checkpoints', 'dataset', 'name', 'text', 'bias_init' (a number
+    or "draw"). A 'float' whose default is None (lr_hidden, lr_output) takes its value from another
+    parameter when not given (see sweep.grid.runs).
     lo/hi: bounds for numbers; lo_open/hi_open make them strict.
     aliases: other names people may write for it (for "did you mean").
     """
@@ -133,6 +136,8 @@ class Param:
             return "a name of letters, digits, '.', '_' or '-' (at most 100, not starting with '.', '_' or '-')"
         if self.kind == "text":
             return "a string"
+        if self.kind == "bias_init":
+            return 'a finite number or "draw"'
         raise AssertionError(self.kind)
 
     @staticmethod
@@ -153,6 +158,14 @@ class Param:
     def check(self, value):
         """The canonical form of `value`, or GridError saying what was expected."""
         kind = self.kind
+        if value is None and self.default is None and kind == "float":
+            return None  # not given: resolved from another parameter
+        if kind == "bias_init":
+            if value == "draw" and isinstance(value, str):
+                return value
+            if isinstance(value, str):
+                raise GridError(f"expected {self.expected}, got {describe(value)}{suggest(value, ('draw',))}")
+            kind = "float"
         if kind == "float":
             x = to_float(value, self.expected)
         elif kind == "int":
@@ -209,14 +222,37 @@ PARAMS = (
           "Training data: a built-in boolean function (`xor`, `and`, `or`, `nand`, `xnor` on 2 inputs, "
           "`parity3` on 3) or the name of an inline `[datasets.NAME]` table.",
           aliases=("data", "task", "problem")),
-    Param("hidden", "int", 4, "Width of the hidden layer (sigmoid units).", lo=1, hi=MAX_HIDDEN,
+    Param("hidden", "int", 4, "Width of the hidden layer.", lo=1, hi=MAX_HIDDEN,
           aliases=("hidden_size", "n_hidden", "hidden_units", "width", "h")),
+    Param("activation", "choice", "sigmoid",
+          "Activation of the hidden units: `sigmoid`, `tanh`, `relu` (max(z, 0)) or `identity` (a linear layer).",
+          choices=ACTIVATIONS, aliases=("act", "activation_fn", "nonlinearity", "hidden_activation")),
+    Param("output", "choice", "sigmoid",
+          "The output unit: `sigmoid` (targets in [0, 1]) or `identity` (linear, for regression; not with `bce`).",
+          choices=OUTPUTS, aliases=("output_activation", "out", "head")),
+    Param("bias", "bool", True, "Whether the layers have biases (`false`: none drawn, trained or stored).",
+          aliases=("biases", "use_bias", "with_bias")),
+    Param("scaling", "choice", "standard",
+          "Parameterisation: `standard` (z1 = X W1 + b1, z2 = a1 W2 + b2), `ntk` (X W1 / sqrt(D), a1 W2 / sqrt(H)) "
+          "or `mean-field` (X W1 / sqrt(D), a1 W2 / H); the gradients follow the scaled forward pass.",
+          choices=SCALINGS, aliases=("parameterization", "parametrization", "parameterisation", "param")),
+    Param("reduction", "choice", "sum",
+          "The gradient over samples: `sum` (the notebooks') or `mean` (divided by the number of samples, so "
+          "published learning rates work as printed). The reported losses are means either way.",
+          choices=REDUCTIONS, aliases=("grad_reduction", "average", "batch_mean")),
     Param("epochs", "int", 10000, "Full-batch gradient-descent updates per run (an upper bound with `early_stop`).",
           lo=1, hi=MAX_EPOCHS, aliases=("n_epochs", "num_epochs", "iterations", "steps", "epoch")),
     Param("lr", "float", 0.1,
           "Learning rate: `W -= lr * dW` every epoch (gradients summed over samples, as in the notebooks).",
           lo=0, lo_open=True,
           aliases=("learning_rate", "eta", "rate", "step_size", "alpha")),
+    Param("lr_hidden", "float", None,
+          "Learning rate of the hidden layer (W1, b1); `lr` when not given. Rows hold the resolved value.",
+          lo=0, lo_open=True, aliases=("lr1", "lr_in", "lr_first", "hidden_lr", "learning_rate_hidden")),
+    Param("lr_output", "float", None,
+          "Learning rate of the output layer (W2, b2); `lr` when not given. Rows hold the resolved value; "
+          "`lr` is null in rows whose two layers have different rates.",
+          lo=0, lo_open=True, aliases=("lr2", "lr_out", "lr_last", "output_lr", "learning_rate_output")),
     Param("loss", "choice", "mse",
           "`mse` (gradient (a - y) a (1 - a), summed over samples; reported as mean((y - a)^2)) or `bce` "
           "(cross-entropy with `bce_eps` inside the logs, as in the notebooks).",
@@ -236,9 +272,11 @@ PARAMS = (
           "Factor on the initial weights (not on constant biases). A seed's draw is the same at every scale, "
           "learning rate and loss: comparisons are paired.",
           lo=0, lo_open=True, aliases=("scale", "weight_scale", "init_std", "sigma", "std")),
-    Param("bias_init", "float", 0.0,
-          "Constant value of every bias at the start (all schemes but numpy-legacy-uniform, which draws its biases).",
-          aliases=("bias", "b_init", "bias_value")),
+    Param("bias_init", "bias_init", 0.0,
+          "Every bias at the start: a constant (not scaled), or `\"draw\"`: drawn with the weights' scheme after W2 "
+          "(b1, then b2) and multiplied by init_scale. numpy-legacy-uniform draws its biases either way (scaled "
+          "only with `\"draw\"`). Rows hold null for drawn biases.",
+          aliases=("b_init", "bias_value", "bias_start")),
     Param("seed", "int", 0, "Seed of the initial weights (the only randomness in a run).", lo=0, hi=MAX_SEED,
           aliases=("seeds", "random_seed", "rng_seed", "random_state")),
     Param("dtype", "choice", "float64", "Working precision of the kernel.", choices=DTYPES,
@@ -285,7 +323,7 @@ def markdown_table(rows=PARAMS):
     """The parameter reference as a Markdown table (docs/parameters.md, via sweep.doctables)."""
     def default(p):
         if p.default is None:
-            return "(required)"
+            return "(required)" if p.kind != "float" else "`lr`"
         if isinstance(p.default, bool):
             return "`true`" if p.default else "`false`"
         if isinstance(p.default, str):

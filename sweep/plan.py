@@ -1,16 +1,17 @@
 """Plan a sweep: group its runs into chunks, estimate its cost, describe it.
 
 Chunks. One kernel call trains one chunk: runs that share a shape, i.e. the
-same (dataset, hidden, epochs, dtype, checkpoints), since the data, the
-layer sizes, the epoch loop and the checkpoint list are shared by all lanes
-of a call; every other parameter (lr, loss, init_scale, seed, momentum...)
-may differ from lane to lane. Within a shape the runs are sorted by (init,
+same (dataset, hidden, epochs, dtype, checkpoints) and model variant
+(activation, output, bias, scaling, reduction), since the data, the layer
+sizes, the epoch loop, the checkpoint list and the compiled kernel are shared
+by all lanes of a call; every other parameter (lr, loss, init_scale, seed,
+momentum...) may differ from lane to lane. Within a shape the runs are sorted by (init,
 seed, run_id) -- runs of one seed share their initial weight draw, so they
 are kept together -- and cut into the fewest chunks of at most `chunk_size`
 lanes, of sizes that differ by at most one. `chunk_id` is 16 hex digits of the sha256 of the
 chunk's sorted run ids (one per line), so the same runs give the same
 chunks whatever the order of the grid file. Shapes come in a fixed order:
-by dataset, hidden, epochs, dtype, checkpoints.
+by dataset, hidden, epochs, dtype, checkpoints, then the variant.
 
 Estimate. `calibrate` times real kernel calls on one thread: up to 512
 lanes (runs of the plan, with their own initial weights and
@@ -34,7 +35,8 @@ import numpy as np
 
 from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
 
-SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints")
+SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints", "activation", "output", "bias", "scaling",
+             "reduction")
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +51,7 @@ class Chunk:
     checkpoints: object  # int (count) or tuple of epochs
     rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
     run_ids: tuple  # in lane order (by init, seed, run_id)
+    variant: tuple = ("sigmoid", "sigmoid", True, "standard", "sum")  # activation, output, bias, scaling, reduction
 
     @property
     def n_runs(self):
@@ -61,7 +64,7 @@ class Chunk:
 
     @property
     def shape(self):
-        return (self.dataset, self.hidden, self.epochs, self.dtype, self.checkpoints)
+        return (self.dataset, self.hidden, self.epochs, self.dtype, self.checkpoints, self.variant)
 
 
 def chunk_id(run_ids):
@@ -69,9 +72,9 @@ def chunk_id(run_ids):
 
 
 def _shape_sort_key(key):
-    dataset, hidden, epochs, dtype, checkpoints = key
+    dataset, hidden, epochs, dtype, checkpoints, *variant = key
     ck = (0, checkpoints, ()) if isinstance(checkpoints, int) else (1, 0, tuple(checkpoints))
-    return (str(dataset), int(hidden), int(epochs), str(dtype), ck)
+    return (str(dataset), int(hidden), int(epochs), str(dtype), ck, tuple(str(v) for v in variant))
 
 
 def plan_chunks(runs, chunk_size):
@@ -91,12 +94,13 @@ def plan_chunks(runs, chunk_size):
                             runs["init"].to_numpy(dtype=object)[rows].astype(str)))
         rows = rows[order]
         n_chunks = -(-rows.size // chunk_size)
-        dataset, hidden, epochs, dtype, checkpoints = key
+        dataset, hidden, epochs, dtype, checkpoints, activation, output, bias, scaling, reduction = key
+        variant = (str(activation), str(output), bool(bias), str(scaling), str(reduction))
         for part in np.array_split(rows, n_chunks):
             run_ids = tuple(ids[part].tolist())
             chunks.append(Chunk(chunk_id(run_ids), str(dataset), int(hidden), int(epochs), str(dtype),
                                 checkpoints if isinstance(checkpoints, tuple) else int(checkpoints),
-                                part, run_ids))
+                                part, run_ids, variant))
     return chunks
 
 
@@ -140,8 +144,8 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     Raises ImportError when the kernels cannot be imported.
     """
     from kernels import train
-    from sweep.execute import lane_hyperparameters
-    from kernels.init import initial_weights, stack_lanes
+    from sweep.execute import lane_hyperparameters, model_arguments
+    from kernels.init import initial_lanes
     from sweep.datasets import dataset_arrays
 
     workers = int(workers or os.cpu_count() or 1)
@@ -166,17 +170,17 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
         X, Y = dataset_arrays(grid, dataset)
         n_lanes = min(lanes, chunk.n_runs)
         sample = runs.iloc[chunk.rows[np.linspace(0, chunk.n_runs - 1, n_lanes).astype(np.int64)]]
-        np_dtype = np.dtype(dtype)
-        nets = [initial_weights(r.init, int(r.seed), X.shape[1], hidden, init_scale=float(r.init_scale),
-                                bias_init=float(r.bias_init), dtype=np_dtype) for r in sample.itertuples()]
+        nets = initial_lanes(sample["init"].to_numpy(object), sample["seed"].to_numpy(),
+                             sample["init_scale"].to_numpy(float), sample["bias_init"].to_numpy(float),
+                             X.shape[1], hidden, np.dtype(dtype))
         # The hyperparameters as `sweep run` passes them; early_stop off: the cost of every epoch is measured.
-        hyper = dict(lane_hyperparameters(sample), early_stop=np.zeros(n_lanes, dtype=bool), checkpoints=10,
-                     threads=1)
+        hyper = dict(lane_hyperparameters(sample), **model_arguments(sample), early_stop=np.zeros(n_lanes, dtype=bool),
+                     checkpoints=10, threads=1)
         # Warm-up: the same call for 2 epochs compiles the kernel (or loads it from the cache).
-        train(X, Y, *stack_lanes(nets), 2, **hyper)
+        train(X, Y, *[a.copy() for a in nets], 2, **hyper)
         n_epochs = max(1, min(epochs, chunk.epochs))
         while True:
-            w = stack_lanes(nets)
+            w = [a.copy() for a in nets]
             t0 = time.perf_counter()
             train(X, Y, *w, n_epochs, **hyper)
             dt = max(time.perf_counter() - t0, 1e-9)

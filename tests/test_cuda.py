@@ -22,7 +22,9 @@ import pytest
 from hypothesis import given, settings
 
 from kernels import train
+from kernels.batch import Variant
 from kernels.cuda import cuda_available, simulated, train_cuda
+from kernels.vocab import MAX_SAMPLES
 from tests import notebooks as nb
 from tests.test_kernel import (EXACT, STATS, check_early_stop, check_notebook_000, check_notebook_001, check_notebook_002, compare,
                                compare_float32, lane, lanes, problems, run_batch)
@@ -172,6 +174,174 @@ def test_threads_per_block_changes_nothing():
             np.testing.assert_array_equal(p, q)
 
 
+# --- the model family: activations, outputs, biases, scalings, reductions, per-layer rates ----------
+
+# One variant per activation; output, bias, scaling and reduction alternate so that each value appears
+# (the default variant is the rest of this file's). Few variants: the CPU kernel compiles each one
+# (and dtype) on first use, ~10 s apiece when Numba's cache is cold.
+FAMILY = [
+    dict(activation="sigmoid", output="identity", bias=False, scaling="ntk", reduction="mean"),
+    dict(activation="tanh", output="sigmoid", bias=True, scaling="mean-field", reduction="sum"),
+    dict(activation="relu", output="identity", bias=True, scaling="ntk", reduction="mean"),
+    dict(activation="identity", output="sigmoid", bias=False, scaling="mean-field", reduction="mean"),
+]
+FAMILY_STATS = list(dict.fromkeys(STATS + ["dead_hidden_start", "dead_hidden_end", "outputs", "checkpoint_loss"]))
+
+
+def family_problem(output, seed=0, n_samples=6, n_inputs=3, hidden=5):
+    """Real-valued inputs (one 0, skipped), binary targets for a sigmoid output and real ones
+    (so no accuracy) for an identity output; three lanes with their own learning rates per layer
+    (lr_hidden != lr_output), loss and momentum. Lane 0's hidden unit 0 has zero input weights and
+    a negative bias: a ReLU there is dead from the start."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n_samples, n_inputs))
+    X[0, 1] = 0.0
+    Y = rng.integers(0, 2, n_samples).astype(float) if output == "sigmoid" else rng.uniform(-1.5, 1.5, n_samples)
+    nets = [(rng.standard_normal((n_inputs, hidden)), 0.5 * rng.standard_normal(hidden), rng.standard_normal(hidden),
+             0.2) for _ in range(3)]
+    nets[0][0][:, 0] = 0.0
+    nets[0][1][0] = -1.0
+    bce = "bce" if output == "sigmoid" else "mse"
+    hyper = [dict(lr_hidden=lrh, lr_output=lro, loss=loss, bce_eps=1e-8, momentum=mom, criterion="loss", margin=0.4,
+                  tol=1e-3, early_stop=False)
+             for lrh, lro, loss, mom in ((0.1, 0.3, "mse", 0.0), (0.3, 0.05, bce, 0.5), (0.02, 0.2, "mse", 0.9))]
+    return X, Y, nets, hyper
+
+
+def assert_gpu_matches_cpu(g, wg, c, wc, rtol):
+    """Integer statistics and NaN positions exactly, continuous ones to rtol (weights relative to
+    the largest of their array), as in `test_matches_cpu_kernel_lane_by_lane`."""
+    for k in EXACT:
+        np.testing.assert_array_equal(getattr(g, k), getattr(c, k), err_msg=k)
+    np.testing.assert_array_equal(g.checkpoint_epochs, c.checkpoint_epochs)
+    for k in FAMILY_STATS:
+        np.testing.assert_array_equal(np.isnan(getattr(g, k)), np.isnan(getattr(c, k)), err_msg=k)
+        np.testing.assert_allclose(getattr(g, k), getattr(c, k), rtol=rtol, atol=rtol * 1e-3, err_msg=k)
+    for p, q in zip(wg, wc):
+        np.testing.assert_allclose(p, q, rtol=0, atol=rtol * np.abs(q).max())
+
+
+def _family_id(family):
+    return "-".join(str(v) for v in family.values())
+
+
+@needs_cuda
+@pytest.mark.parametrize("family, dtype, rtol", [(f, np.float64, 1e-9) for f in FAMILY] +
+                         [(f, np.float32, 2e-3) for f in FAMILY[1:3]],
+                         ids=lambda v: _family_id(v) if isinstance(v, dict) else None)
+def test_family_matches_cpu_kernel_lane_by_lane(family, dtype, rtol):
+    """Each activation, both outputs, biases or none, both scalings besides the standard one, both
+    reductions, per-layer learning rates: the GPU's rows are the CPU kernel's to rounding (the GPU's
+    tanh is CUDA's, the CPU's that of kernels.fastmath), and the statistics that do not apply are NaN
+    on both."""
+    activation, output, bias = family["activation"], family["output"], family["bias"]
+    X, Y, nets, hyper = family_problem(output)
+    with np.errstate(all="ignore"):
+        g, wg = run_gpu(X, Y, nets, hyper, 40, [0, 5, 40], dtype, **family)
+        c, wc = run_cpu(X, Y, nets, hyper, 40, [0, 5, 40], dtype, **family)
+    assert_gpu_matches_cpu(g, wg, c, wc, rtol)
+    assert np.isfinite(g.final_loss).all() and (g.final_loss < g.checkpoint_loss[0]).all()
+    assert np.isnan(g.accuracy).all() == (output == "identity")
+    relu = activation == "relu"
+    for k in ("sat_hidden_start", "sat_hidden_end"):
+        assert np.isnan(getattr(g, k)).all() == relu, k
+    for k in ("dead_hidden_start", "dead_hidden_end"):
+        assert np.isnan(getattr(g, k)).all() != relu, k
+    if relu:
+        assert g.dead_hidden_start[0] >= 1 / 5 and g.dead_hidden_end[0] >= 1 / 5
+    if output == "identity":
+        np.testing.assert_array_equal(g.sat_output_start, 0.0)
+    if not bias:  # biases neither used nor trained: the stand-ins come back unchanged
+        np.testing.assert_array_equal(wg[1], lanes(*nets, dtype=dtype)[1])
+        np.testing.assert_array_equal(wg[3], lanes(*nets, dtype=dtype)[3])
+
+
+@needs_cuda
+def test_lr_is_both_layer_rates_and_biases_may_be_none():
+    """lr is lr_hidden = lr_output; without biases b1 and b2 may be None, as for `train`."""
+    X, Y, nets, hyper = family_problem("sigmoid", seed=1)
+    hyper = [dict(h, lr_hidden=0.2, lr_output=0.2) for h in hyper]
+    one = dict(hyper[0])
+    del one["lr_hidden"], one["lr_output"]
+    with np.errstate(all="ignore"):
+        a, wa = run_gpu(X, Y, nets, hyper, 12, 3, np.float64)
+        b, wb = run_gpu(X, Y, nets, [dict(one, lr=0.2, loss=h["loss"], momentum=h["momentum"]) for h in hyper], 12, 3,
+                        np.float64)
+    for k in FAMILY_STATS + EXACT:  # the same kernel on the same numbers: bitwise, on a GPU too
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    for p, q in zip(wa, wb):
+        np.testing.assert_array_equal(p, q)
+    W1, _, W2, _ = lanes(*nets)
+    W1c, _, W2c, _ = lanes(*nets)
+    kw = dict(FAMILY[0], lr_hidden=0.3, lr_output=0.1, checkpoints=2)
+    g = train_cuda(X, Y, W1, None, W2, None, 10, **kw)
+    c = train(X, Y, W1c, None, W2c, None, 10, **kw)
+    np.testing.assert_allclose(g.final_loss, c.final_loss, rtol=1e-9)
+    np.testing.assert_allclose(W1, W1c, rtol=1e-9)
+
+
+@needs_cuda
+def test_data_set_too_big_for_constant_memory_is_read_from_global_memory():
+    """300 x 32 float64 inputs (77 KB with the targets) exceed constant memory: X and Y are passed
+    as global device arrays, and the rows are the CPU's to rounding as on the constant path."""
+    from kernels import cuda_kernel
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (300, 32))
+    X[:, 5] = 0.0
+    Y = rng.integers(0, 2, 300).astype(float)
+    assert X.nbytes + Y.nbytes > 64 * 1024 and not cuda_kernel.in_constant_memory(X, Y)
+    assert cuda_kernel.in_constant_memory(np.zeros((272, 16)), np.zeros(272))  # 35 KB: compiled in
+    nets = [(0.3 * rng.standard_normal((32, 2)), 0.1 * rng.standard_normal(2), rng.standard_normal(2), 0.0)
+            for _ in range(2)]
+    hyper = [dict(lr_hidden=0.05, lr_output=0.02, loss="mse", momentum=0.0),
+             dict(lr_hidden=0.01, lr_output=0.03, loss="bce", momentum=0.9)]
+    with np.errstate(all="ignore"):
+        g, wg = run_gpu(X, Y, nets, hyper, 3, [0, 1, 3], np.float64, **FAMILY[1])
+        c, wc = run_cpu(X, Y, nets, hyper, 3, [0, 1, 3], np.float64, **FAMILY[1])
+    assert_gpu_matches_cpu(g, wg, c, wc, 1e-12)
+    assert (g.epochs_run == 3).all() and np.isfinite(g.accuracy).all()
+
+
+@needs_cuda
+def test_16_16_network_on_64_samples():
+    """A larger network than XOR's (16-16-1: its weights no longer fit in registers on a GPU)."""
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 2, (64, 16)).astype(float)
+    Y = (X[:, :3].sum(1) % 2).astype(float)
+    nets = [(rng.standard_normal((16, 16)), rng.standard_normal(16), rng.standard_normal(16), 0.0) for _ in range(2)]
+    hyper = [dict(lr_hidden=0.5, lr_output=0.2, loss="mse", momentum=0.0),
+             dict(lr_hidden=0.1, lr_output=0.4, loss="mse", momentum=0.9)]
+    kw = FAMILY[2]
+    with np.errstate(all="ignore"):
+        g, wg = run_gpu(X, Y, nets, hyper, 3, 3, np.float64, **kw)
+        c, wc = run_cpu(X, Y, nets, hyper, 3, 3, np.float64, **kw)
+    assert_gpu_matches_cpu(g, wg, c, wc, 1e-12)
+    assert g.outputs.shape == (64, 2) and np.isfinite(g.dead_hidden_end).all()
+
+
+@needs_cuda
+def test_kernel_cache_key():
+    """A kernel per shape, dtype, switches and variant; the data set is part of the key only when it is
+    compiled into constant memory (a large one is an argument: one kernel serves every data set)."""
+    from kernels.cuda_kernel import get_kernel
+    rng = np.random.default_rng(5)
+    big = [(rng.uniform(-1, 1, (300, 32)), rng.uniform(0, 1, 300)) for _ in range(2)]
+    small = [(rng.uniform(-1, 1, (4, 2)), rng.uniform(0, 1, 4)) for _ in range(2)]
+    k = get_kernel(*big[0], 2, np.float64, False, False, Variant())
+    assert get_kernel(*big[1], 2, np.float64, False, False, Variant()) is k
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(activation=1)) is not k
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(bias=False)) is not k
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(scaling=1)) is not k
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(scaling=2)) is not \
+        get_kernel(*big[0], 2, np.float64, False, False, Variant(scaling=1))
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(reduction=1)) is not k
+    assert get_kernel(*big[0], 2, np.float64, False, False, Variant(output=3)) is not k
+    assert get_kernel(*big[0], 2, np.float64, True, False, Variant()) is not k
+    s = get_kernel(*small[0], 2, np.float64, False, False, Variant())
+    assert get_kernel(*small[0], 2, np.float64, False, False) is s
+    assert get_kernel(*small[1], 2, np.float64, False, False, Variant()) is not s
+
+
 # --- the notebooks' golden values ---------------------------------------------------------------
 
 @needs_cuda
@@ -269,7 +439,16 @@ def _bad_calls():
         "X shape": ((nb.XOR_X[:, :1], nb.XOR_Y, W1, b1, W2, b2, 10), dict(lr=0.1)),
         "targets": ((nb.XOR_X, nb.XOR_Y * 2, W1, b1, W2, b2, 10), dict(lr=0.1)),
         "inputs": ((np.where(nb.XOR_X == 1, np.nan, 0), nb.XOR_Y, W1, b1, W2, b2, 10), dict(lr=0.1)),
-        "samples": ((np.zeros((65, 2)), np.zeros(65), W1, b1, W2, b2, 10), dict(lr=0.1)),
+        "samples": ((np.zeros((MAX_SAMPLES + 1, 2)), np.zeros(MAX_SAMPLES + 1), W1, b1, W2, b2, 10), dict(lr=0.1)),
+        "activation": (ok, dict(lr=0.1, activation="softplus")),
+        "output": (ok, dict(lr=0.1, output="tanh")),
+        "scaling": (ok, dict(lr=0.1, scaling="muP")),
+        "reduction": (ok, dict(lr=0.1, reduction="max")),
+        "bias": (ok, dict(lr=0.1, bias="no")),
+        "bce needs a sigmoid output": (ok, dict(lr=0.1, loss="bce", output="identity")),
+        "lr_hidden alone": (ok, dict(lr_hidden=0.1)),
+        "no lr": (ok, dict()),
+        "b1 None with biases": ((nb.XOR_X, nb.XOR_Y, W1, None, W2, b2, 10), dict(lr=0.1)),
     }
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sweep.datasets import (BUILTIN, MAX_INPUTS, MAX_SAMPLES, builtin_dataset, content_digest, dataset_arrays,
-                            parse_inline)
+                            first_target_outside_unit_interval, parse_inline, targets_in_unit_interval)
 from sweep.errors import GridError
 from sweep.grid import loads_grid
 
@@ -77,9 +77,30 @@ def test_content_digest_changes_with_any_value_or_shape():
 
 
 def test_inline_limits_accepted_at_the_boundary():
+    assert (MAX_SAMPLES, MAX_INPUTS) == (1024, 64)
     rows = [[float(i % 2)] * MAX_INPUTS for i in range(MAX_SAMPLES)]
     ds = parse_inline("big", {"inputs": rows, "targets": [0.25] * MAX_SAMPLES})
-    assert ds.X.shape == (MAX_SAMPLES, MAX_INPUTS)
+    assert ds.X.shape == (MAX_SAMPLES, MAX_INPUTS) and ds.Y.shape == (MAX_SAMPLES,)
+
+
+def test_inline_targets_may_be_any_finite_number_and_the_dataset_says_which_kind():
+    ds = parse_inline("reg", {"inputs": TWO, "targets": [0, 1, 2, -0.5]})
+    np.testing.assert_array_equal(ds.Y, [0, 1, 2, -0.5])
+    assert not ds.unit_targets and not targets_in_unit_interval(ds) and not ds.binary_targets
+    assert first_target_outside_unit_interval(ds) == 2
+    soft = parse_inline("soft", {"inputs": TWO, "targets": [0, 0.25, 1, 0.5]})
+    assert soft.unit_targets and targets_in_unit_interval(soft) and not soft.binary_targets
+    assert first_target_outside_unit_interval(soft) is None
+    hard = parse_inline("hard", {"inputs": TWO, "targets": [[0], [1], [1.0], [0]]})
+    assert hard.unit_targets and hard.binary_targets
+    assert all(d.unit_targets and d.binary_targets for d in BUILTIN.values())
+    big = parse_inline("big", {"inputs": TWO, "targets": [1e300, -1e300, 0, 0]})
+    assert big.Y[0] == 1e300 and first_target_outside_unit_interval(big) == 0
+
+
+def test_inline_and_builtin_datasets_have_no_spec():
+    assert parse_inline("mine", {"inputs": TWO, "targets": [0, 1, 1, 0]}).spec is None
+    assert all(d.spec is None and not d.generated for d in BUILTIN.values())
 
 
 @pytest.mark.parametrize("table, key, message", [
@@ -87,25 +108,28 @@ def test_inline_limits_accepted_at_the_boundary():
      "expected a row of 2 numbers like inputs[0] (rows must all have the same length), got 3"),
     ({"inputs": [[0, 0], 5], "targets": [0, 1]}, "inputs[1]", "expected a row"),
     ({"inputs": [], "targets": []}, "inputs", "expected a non-empty list of rows"),
-    ({"inputs": [[]], "targets": [0]}, "inputs[0]", "expected a row of 1 to 8 inputs, got 0"),
-    ({"inputs": [[0] * 9], "targets": [0]}, "inputs[0]", "expected a row of 1 to 8 inputs, got 9"),
-    ({"inputs": [[0]] * 65, "targets": [0] * 65}, "inputs", "expected at most 64 samples (rows), got 65"),
+    ({"inputs": [[]], "targets": [0]}, "inputs[0]", "expected a row of 1 to 64 inputs, got 0"),
+    ({"inputs": [[0] * 65], "targets": [0]}, "inputs[0]", "expected a row of 1 to 64 inputs, got 65"),
+    ({"inputs": [[0]] * 1025, "targets": [0] * 1025}, "inputs", "expected at most 1024 samples (rows), got 1025"),
     ({"inputs": [[0, float("nan")]], "targets": [0]}, "inputs[0][1]", "expected a finite number, got nan"),
     ({"inputs": [[0, True]], "targets": [0]}, "inputs[0][1]", "expected a finite number, got true"),
     ({"inputs": [[0, "1"]], "targets": [0]}, "inputs[0][1]", "got '1'"),
     ({"inputs": TWO, "targets": [0, 1, 1]}, "targets", "expected 4 targets (one per row of inputs), got 3"),
     ({"inputs": TWO, "targets": [[0, 1], [1, 0], [1, 0], [0, 1]]}, "targets[0]",
-     "expected a number in [0, 1] or a one-element list like [1] (the network has one output), got a list of 2"),
-    ({"inputs": TWO, "targets": [0, 1, 2, 0]}, "targets[2]", "expected a number in [0, 1] (sigmoid outputs), got 2"),
-    ({"inputs": TWO, "targets": [0, 1, -0.5, 0]}, "targets[2]", "got -0.5"),
-    ({"inputs": TWO, "targets": [0, 1, [float("inf")], 0]}, "targets[2][0]", "got inf"),
-    ({"inputs": TWO, "targets": [0, 1, False, 0]}, "targets[2]", "expected a number in [0, 1], got false"),
-    ({"inputs": TWO, "targets": 0}, "targets", "expected a list of 4 targets in [0, 1], got 0"),
+     "expected a number or a one-element list like [1] (the network has one output), got a list of 2"),
+    ({"inputs": TWO, "targets": [0, 1, [float("inf")], 0]}, "targets[2][0]", "expected a finite number, got inf"),
+    ({"inputs": TWO, "targets": [0, 1, float("nan"), 0]}, "targets[2]", "expected a finite number, got nan"),
+    ({"inputs": TWO, "targets": [0, 1, False, 0]}, "targets[2]", "expected a finite number, got false"),
+    ({"inputs": TWO, "targets": [0, 1, "1", 0]}, "targets[2]", "expected a finite number, got '1'"),
+    ({"inputs": TWO, "targets": 0}, "targets", "expected a list of 4 targets (numbers), got 0"),
     ({"inputs": TWO}, None, "missing 'targets'"),
     ({"targets": [0]}, None, "missing 'inputs'"),
     ({"inputs": TWO, "targets": [0, 1, 1, 0], "labels": [1]}, None,
      "unknown key 'labels' (did you mean 'targets'?)"),
     ({"x": TWO, "targets": [0, 1, 1, 0]}, None, "unknown key 'x' (did you mean 'inputs'?)"),
+    ({"inputs": TWO, "targets": [0, 1, 1, 0], "seed": 1}, None,
+     "unknown key 'seed' in inline data; a generated dataset needs 'generator'"),
+    ([[0, 1]], None, "expected a table with 'inputs' and 'targets', or with 'generator', got [[0, 1]]"),
 ])
 def test_inline_errors_name_the_key_and_the_expectation(table, key, message):
     with pytest.raises(GridError) as info:

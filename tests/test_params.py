@@ -6,7 +6,8 @@ import pytest
 from sweep.errors import GridError
 from sweep.params import ALIASES, DEFAULTS, PARAM, PARAMS, SETTINGS, markdown_table
 
-COLUMN_NAMES = ["dataset", "hidden", "epochs", "lr", "loss", "bce_eps", "momentum", "init", "init_scale",
+COLUMN_NAMES = ["dataset", "hidden", "activation", "output", "bias", "scaling", "reduction", "epochs", "lr",
+                "lr_hidden", "lr_output", "loss", "bce_eps", "momentum", "init", "init_scale",
                 "bias_init", "seed", "dtype", "criterion", "margin", "tol", "early_stop", "checkpoints",
                 "save_weights"]
 
@@ -17,7 +18,9 @@ def test_parameter_names_are_the_documented_column_names():
 
 def test_defaults_are_the_documented_ones_and_valid():
     assert DEFAULTS == {
-        "dataset": "xor", "hidden": 4, "epochs": 10000, "lr": 0.1, "loss": "mse", "bce_eps": 1e-8,
+        "dataset": "xor", "hidden": 4, "activation": "sigmoid", "output": "sigmoid", "bias": True,
+        "scaling": "standard", "reduction": "sum", "epochs": 10000, "lr": 0.1, "lr_hidden": None,
+        "lr_output": None, "loss": "mse", "bce_eps": 1e-8,
         "momentum": 0.0, "init": "normal", "init_scale": 1.0, "bias_init": 0.0, "seed": 0, "dtype": "float64",
         "criterion": "margin", "margin": 0.4, "tol": 0.01, "early_stop": False, "checkpoints": 32,
         "save_weights": False,
@@ -68,12 +71,15 @@ def test_canonical_values(name, raw, canonical):
     ("lr", 0, "expected a number > 0, got 0"),
     ("lr", float("nan"), "expected a number > 0, got nan"),
     ("lr", float("inf"), "expected a number > 0, got inf"),
-    ("bias_init", float("-inf"), "expected a finite number, got -inf"),
+    ("bias_init", float("-inf"), 'expected a finite number or "draw", got -inf'),
+    ("bias_init", "drwa", "(did you mean 'draw'?)"),
+    ("activation", "Tanh", "(did you mean 'tanh'?)"),
+    ("scaling", "mean_field", "(did you mean 'mean-field'?)"),
     ("lr", 10**400, "too large"),
     ("epochs", 2.5, "expected an integer in [1, 1_000_000_000], got 2.5"),
     ("epochs", 0, "got 0"),
     ("epochs", True, "got true"),
-    ("hidden", 65, "expected an integer in [1, 64], got 65"),
+    ("hidden", 257, "expected an integer in [1, 256], got 257"),
     ("margin", 0.0, "expected a number in (0, 0.5], got 0.0"),
     ("margin", 0.51, "got 0.51"),
     ("momentum", 1.0, "expected a number in [0, 1), got 1.0"),

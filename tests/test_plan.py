@@ -81,8 +81,25 @@ def test_shapes_come_in_a_fixed_order():
     _, runs = grid_and_runs()
     shapes = [c.shape for c in plan_chunks(runs, 1000)]
     ck = DEFAULTS["checkpoints"]
-    assert shapes == [("xor", 2, 30, "float64", ck), ("xor", 2, 100, "float64", ck),
-                      ("xor", 4, 30, "float64", ck), ("xor", 4, 100, "float64", ck)]
+    model = ("sigmoid", "sigmoid", True, "standard", "sum")
+    assert shapes == [("xor", 2, 30, "float64", ck, model), ("xor", 2, 100, "float64", ck, model),
+                      ("xor", 4, 30, "float64", ck, model), ("xor", 4, 100, "float64", ck, model)]
+
+
+def test_model_variants_split_chunks():
+    _, runs = grid_and_runs("""
+        name = "v"
+        epochs = 10
+        [grid]
+        activation = ["tanh", "sigmoid"]
+        bias = [true, false]
+        seed = [0, 1, 2]
+    """)
+    chunks = plan_chunks(runs, 2048)
+    assert [c.variant[:3] for c in chunks] == [("sigmoid", "sigmoid", False), ("sigmoid", "sigmoid", True),
+                                               ("tanh", "sigmoid", False), ("tanh", "sigmoid", True)]
+    for c in chunks:
+        assert set(map(tuple, runs.iloc[c.rows][["activation", "output", "bias"]].to_numpy().tolist())) == {c.variant[:3]}
 
 
 def test_explicit_checkpoint_lists_split_shapes():

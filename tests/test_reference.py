@@ -109,3 +109,252 @@ def test_early_stop_and_divergence_rules():
                                       loss="bce", bce_eps=0.0)
     assert not blown["diverged"] and blown["epochs_run"] == 5
     assert blown_large["diverged"] and not blown_large["converged"] and blown_large["epochs_run"] == 0
+
+
+# --- the model family ----------------------------------------------------------------------
+
+FAMILY = [(activation, output, loss)
+          for activation in ("sigmoid", "tanh", "relu", "identity")
+          for output, loss in (("sigmoid", "mse"), ("sigmoid", "bce"), ("identity", "mse"))]
+
+
+def _family_problem(seed, activation, scaling, bias, N=5, D=3, H=4):
+    """Random float64 data with targets in (0, 1); for ReLU, resampled until no |z1| is within 1e-3
+    of the kink (central differences move z1 by a few 1e-6 at most)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        X = rng.uniform(-1, 1, (N, D))
+        y = rng.uniform(0.05, 0.95, (N, 1))
+        W1, W2 = rng.normal(0, 1.0, (D, H)), rng.normal(0, 1.0, (H, 1))
+        b1, b2 = (rng.normal(0, 0.5, (1, H)), rng.normal(0, 0.5, (1, 1))) if bias else (None, None)
+        z1 = forward(X, W1, b1, W2, b2, activation=activation, scaling=scaling)[0]
+        if activation != "relu" or (np.min(np.abs(z1)) > 1e-3 and np.any(z1 > 0)):
+            return X, y, (W1, b1, W2, b2)
+
+
+def _flat_params(params):
+    return np.concatenate([np.ravel(p) for p in params if p is not None])
+
+
+def _unflat_params(theta, D, H, bias):
+    W1, theta = theta[:D * H].reshape(D, H), theta[D * H:]
+    b1 = None
+    if bias:
+        b1, theta = theta[:H].reshape(1, H), theta[H:]
+    W2, theta = theta[:H].reshape(H, 1), theta[H:]
+    b2 = theta.reshape(1, 1) if bias else None
+    return W1, b1, W2, b2
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("scaling", ["standard", "ntk", "mean-field"])
+@pytest.mark.parametrize("activation,output,loss", FAMILY)
+def test_family_gradients_match_central_differences(activation, output, loss, scaling, bias):
+    """Every member of the family (both reductions checked against the same differences): the
+    reference's gradient is c * d(reported loss)/d(theta).
+
+    The reported loss is L = (1/N) sum_n l_n, and the reference's output delta is
+    MSE, sigmoid output: (a - y) a(1 - a), while dl_n/dz2 = 2 (a - y) a(1 - a);
+    MSE, identity output: (a - y),         while dl_n/dz2 = 2 (a - y);
+    BCE (sigmoid output): exactly dl_n/dz2 (the eps is inside the logs of both);
+    summed over samples without the 1/N. So c = N/2 for MSE (either output) and N for BCE with
+    reduction "sum", and "mean" divides by N: c = 1/2 and 1. Backpropagation from z2 is exact
+    (scalings included), so the same c holds for every parameter."""
+    seed = 10 * FAMILY.index((activation, output, loss)) + 2 * ("standard", "ntk", "mean-field").index(scaling) + bias
+    N, D, H = 5, 3, 4
+    X, y, params = _family_problem(seed, activation, scaling, bias, N, D, H)
+    family = dict(activation=activation, output=output, scaling=scaling)
+    eps = 1e-8 if loss == "bce" else 0.0
+
+    def L(t):
+        return loss_value(forward(X, *_unflat_params(t, D, H, bias), **family)[3], y, loss, eps)
+
+    theta = _flat_params(params)
+    h = 1e-6
+    numeric = np.array([(L(theta + h * e) - L(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+    W1, b1, W2, b2 = params
+    _, a1, _, a2 = forward(X, W1, b1, W2, b2, **family)
+    for reduction, c in (("sum", {"mse": N / 2, "bce": N}[loss]), ("mean", {"mse": 1 / 2, "bce": 1}[loss])):
+        grads = gradients(X, y, a1, a2, W2, loss, eps, **family, reduction=reduction, bias=bias)
+        assert (grads[1] is None and grads[3] is None) == (not bias)
+        grad = _flat_params(grads)
+        assert grad.shape == theta.shape
+        np.testing.assert_allclose(grad / c, numeric, rtol=1e-6, atol=1e-9, err_msg=reduction)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "identity"])
+@pytest.mark.parametrize("output", ["sigmoid", "identity"])
+@pytest.mark.parametrize("scaling,s1,s2", [("ntk", 1 / 2, 1 / 4), ("mean-field", 1 / 2, 1 / 16)])
+def test_scaling_is_standard_with_scaled_weights(activation, output, scaling, s1, s2):
+    """z1 = s1 (X @ W1) + b1 and z2 = s2 (a1 @ W2) + b2 with s1 = 1/sqrt(D) and s2 = 1/sqrt(H) (ntk)
+    or 1/H (mean-field). D = 4 and H = 16 make the factors powers of two, so the products are exact
+    and equal to the standard network with weights s1 W1, s2 W2 to the bit."""
+    rng = np.random.default_rng(5)
+    N, D, H = 6, 4, 16
+    X = rng.uniform(-1, 1, (N, D))
+    W1, b1, W2, b2 = rng.normal(size=(D, H)), rng.normal(size=(1, H)), rng.normal(size=(H, 1)), rng.normal(size=(1, 1))
+    family = dict(activation=activation, output=output)
+    got = forward(X, W1, b1, W2, b2, **family, scaling=scaling)
+    want = forward(X, s1 * W1, b1, s2 * W2, b2, **family, scaling="standard")
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    standard = forward(X, W1, b1, W2, b2, **family)
+    assert not np.allclose(got[0], standard[0]) and not np.allclose(got[2], standard[2])
+
+
+def test_scaling_in_gradients_and_training_float32():
+    """The scaled network trains in the working precision and its gradients carry s1, s2."""
+    rng = np.random.default_rng(6)
+    X = rng.uniform(-1, 1, (5, 3))
+    Y = rng.integers(0, 2, 5).astype(float)
+    W1, W2 = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4)
+    for scaling in ("standard", "ntk", "mean-field"):
+        r = train_reference(X, Y, W1, np.zeros(4), W2, 0.0, 20, lr=0.5, scaling=scaling, activation="tanh")
+        assert r["W1"].dtype == np.float32 and r["W2"].dtype == np.float32 and r["outputs"].dtype == np.float32
+        assert np.isfinite(r["final_loss"])
+
+
+def _gd_without_biases(X, Y, W1, W2, epochs, lr, **family):
+    """The brief's definition: bias=True training with zero biases whose gradient is discarded."""
+    y = Y.reshape(-1, 1)
+    W1, W2 = W1.copy(), W2.reshape(-1, 1).copy()
+    b1, b2 = np.zeros((1, W1.shape[1])), np.zeros((1, 1))
+    for _ in range(epochs):
+        _, a1, _, a2 = forward(X, W1, b1, W2, b2, **family)
+        dW1, _, dW2, _ = gradients(X, y, a1, a2, W2, "mse", 0.0, **family)
+        W1 -= lr * dW1
+        W2 -= lr * dW2
+    return W1, W2
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_no_bias_is_biases_held_at_zero(activation):
+    W1, _, W2, _ = nb.legacy_normal(3)
+    family = dict(activation=activation, scaling="ntk")
+    r = train_reference(nb.XOR_X, nb.XOR_Y, W1, None, W2, None, 50, lr=0.5, bias=False, **family)
+    assert r["b1"] is None and r["b2"] is None
+    ignored = train_reference(nb.XOR_X, nb.XOR_Y, W1, np.ones(4), W2, 7.0, 50, lr=0.5, bias=False, **family)
+    np.testing.assert_array_equal(ignored["W1"], r["W1"])
+    W1_manual, W2_manual = _gd_without_biases(nb.XOR_X, nb.XOR_Y, W1, W2, 50, 0.5, **family)
+    np.testing.assert_array_equal(r["W1"], W1_manual)
+    np.testing.assert_array_equal(r["W2"], W2_manual[:, 0])
+    with_bias = train_reference(nb.XOR_X, nb.XOR_Y, W1, np.zeros(4), W2, 0.0, 50, lr=0.5, **family)
+    assert not np.array_equal(with_bias["W1"], r["W1"])
+
+
+def test_no_bias_grad_norm_excludes_biases():
+    X, Y = nb.XOR_X, nb.XOR_Y
+    W1, b1, W2, b2 = nb.legacy_normal(4)
+    without = train_reference(X, Y, W1, None, W2, None, 0, lr=0.1, bias=False)
+    zero_biases = train_reference(X, Y, W1, b1, W2, b2, 0, lr=0.1)
+    _, a1, _, a2 = forward(X, W1, b1.reshape(1, -1), W2.reshape(-1, 1), np.zeros((1, 1)))
+    dW1, db1, dW2, db2 = gradients(X, Y.reshape(-1, 1), a1, a2, W2.reshape(-1, 1), "mse", 0.0)
+    assert without["grad_norm"] == pytest.approx(np.sqrt(np.sum(dW1 ** 2) + np.sum(dW2 ** 2)), rel=1e-14)
+    assert zero_biases["grad_norm"] == pytest.approx(
+        np.sqrt(without["grad_norm"] ** 2 + np.sum(db1 ** 2) + np.sum(db2 ** 2)), rel=1e-14)
+    assert zero_biases["grad_norm"] > without["grad_norm"]
+
+
+def test_layer_learning_rates_one_step():
+    X, Y = nb.XOR_X, nb.XOR_Y
+    W1, b1, W2, b2 = nb.legacy_normal(5)
+    b1, b2 = np.full(4, 0.3), -0.2
+    r = train_reference(X, Y, W1, b1, W2, b2, 1, lr_hidden=0.7, lr_output=0.05)
+    _, a1, _, a2 = forward(X, W1, b1.reshape(1, -1), W2.reshape(-1, 1), np.full((1, 1), b2))
+    dW1, db1, dW2, db2 = gradients(X, Y.reshape(-1, 1), a1, a2, W2.reshape(-1, 1), "mse", 1e-8)
+    np.testing.assert_array_equal(r["W1"], W1 - 0.7 * dW1)
+    np.testing.assert_array_equal(r["b1"], b1 - 0.7 * db1[0])
+    np.testing.assert_array_equal(r["W2"], W2 - 0.05 * dW2[:, 0])
+    assert r["b2"] == b2 - 0.05 * db2[0, 0]
+    # One rate given, the other from lr.
+    partial = train_reference(X, Y, W1, b1, W2, b2, 1, lr=0.05, lr_hidden=0.7)
+    np.testing.assert_array_equal(partial["W1"], r["W1"])
+    np.testing.assert_array_equal(partial["W2"], r["W2"])
+    with pytest.raises(ValueError):
+        train_reference(X, Y, W1, b1, W2, b2, 1, lr_hidden=0.7)
+    with pytest.raises(ValueError):
+        train_reference(X, Y, W1, b1, W2, b2, 1)
+
+
+def test_equal_layer_rates_are_lr_bitwise():
+    args = (nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(7), 300)
+    plain = train_reference(*args, lr=0.5, momentum=0.9)
+    split = train_reference(*args, lr_hidden=0.5, lr_output=0.5, momentum=0.9)
+    for k in ("W1", "b1", "W2", "b2", "outputs", "checkpoint_loss"):
+        np.testing.assert_array_equal(plain[k], split[k])
+    assert plain["grad_norm"] == split["grad_norm"] and plain["final_loss"] == split["final_loss"]
+
+
+def test_mean_reduction_divides_the_gradient_by_n():
+    """N = 4 samples: dividing by 4 is exact, so mean with lr 4c trains exactly like sum with lr c."""
+    args = (nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(8), 200)
+    total = train_reference(*args, lr=0.25, momentum=0.5, loss="bce", activation="tanh")
+    mean = train_reference(*args, lr=1.0, momentum=0.5, loss="bce", activation="tanh", reduction="mean")
+    for k in ("W1", "b1", "W2", "b2", "outputs"):
+        np.testing.assert_array_equal(total[k], mean[k])
+    assert mean["final_loss"] == total["final_loss"]  # the reported loss does not change
+    assert mean["grad_norm"] == total["grad_norm"] / 4
+
+
+def test_accuracy_nan_for_non_binary_targets():
+    args = (*nb.legacy_normal(42), 100)
+    binary = train_reference(nb.XOR_X, nb.XOR_Y, *args, lr=0.5)
+    soft = train_reference(nb.XOR_X, np.array([0.0, 1.0, 0.9, 0.0]), *args, lr=0.5)
+    assert 0.0 <= binary["accuracy"] <= 1.0
+    assert np.isnan(soft["accuracy"])
+
+
+def test_dead_relu_unit():
+    """Nonnegative inputs, a negative W1 column and bias: unit 0 is dead on every sample, and stays
+    dead (no gradient reaches it); the other units are alive."""
+    W1 = np.array([[-1.0, 0.5, 0.8, 1.2], [-2.0, 0.7, 0.3, 0.9]])
+    b1 = np.array([-0.1, 0.2, 0.1, 0.3])
+    W2, b2 = np.array([0.5, -0.4, 0.3, 0.2]), 0.0
+    r = train_reference(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 20, lr=0.1, activation="relu")
+    assert r["dead_hidden_start"] == 0.25
+    assert r["dead_hidden_end"] >= 0.25
+    np.testing.assert_array_equal(r["W1"][:, 0], W1[:, 0])
+    assert r["b1"][0] == b1[0]
+    assert np.isnan(r["sat_hidden_start"]) and np.isnan(r["sat_hidden_end"])
+    for activation in ("sigmoid", "tanh", "identity"):
+        other = train_reference(nb.XOR_X, nb.XOR_Y, W1, b1, W2, b2, 2, lr=0.1, activation=activation)
+        assert np.isnan(other["dead_hidden_start"]) and np.isnan(other["dead_hidden_end"])
+
+
+def test_saturation_thresholds_by_activation():
+    """One sample, z1 = W1 row: |z| > 2 counts for tanh, |z| > 4 for sigmoid, nothing for identity."""
+    X, Y = np.array([[1.0]]), np.array([1.0])
+    W1, b1 = np.array([[1.5, 2.5, -3.0, 4.5]]), np.zeros(4)
+    W2 = np.array([2.0, 2.0, 2.0, 2.0])  # tanh: z2 = 2 (tanh 1.5 + tanh 2.5 - tanh 3 + tanh 4.5) < 4
+    share = {"tanh": 0.75, "sigmoid": 0.25, "identity": 0.0}
+    for activation, want in share.items():
+        r = train_reference(X, Y, W1, b1, W2, 0.0, 0, lr=0.1, activation=activation, output="identity")
+        assert r["sat_hidden_start"] == r["sat_hidden_end"] == want
+        assert r["sat_output_start"] == 0.0  # identity outputs never saturate
+    r = train_reference(X, Y, W1, b1, W2, 0.0, 0, lr=0.1, activation="identity")  # z2 = 11 > 4
+    assert r["sat_output_start"] == 1.0
+    r = train_reference(X, Y, W1, b1, W2, 0.0, 0, lr=0.1, activation="tanh")  # z2 about 3.9
+    assert r["sat_output_start"] == 0.0
+
+
+def test_identity_output_with_bce_is_an_error():
+    with pytest.raises(ValueError):
+        train_reference(nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(0), 1, lr=0.1, loss="bce", output="identity")
+    X, y = nb.XOR_X, nb.XOR_Y.reshape(-1, 1)
+    W1, b1, W2, b2 = nb.legacy_normal(0)
+    _, a1, _, a2 = forward(X, W1, b1, W2.reshape(-1, 1), b2, output="identity")
+    with pytest.raises(ValueError):
+        gradients(X, y, a1, a2, W2.reshape(-1, 1), "bce", 1e-8, output="identity")
+
+
+@pytest.mark.parametrize("bad", [dict(activation="softplus"), dict(output="tanh"), dict(scaling="xavier"),
+                                 dict(reduction="max"), dict(loss="hinge")])
+def test_unknown_names_are_errors(bad):
+    with pytest.raises(ValueError):
+        train_reference(nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(0), 1, lr=0.1, **bad)
+
+
+def test_identity_output_mse_learns_xor_with_tanh():
+    r = train_reference(nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(42), 300, lr=0.1, activation="tanh",
+                        output="identity")
+    assert r["converged"] and r["accuracy"] == 1.0 and r["sat_output_end"] == 0.0

@@ -8,6 +8,13 @@ the same value), plus ``dataset_sha256``, a hash of the dataset's content.
 It does not depend on where or how a value was written (fixed, axis, zip,
 extra; axis order).
 
+Two rules keep a run's identity its meaning. Learning rates are hashed
+resolved: ``lr`` when both layers share one (so ``lr = 0.5`` and
+``lr_hidden = lr_output = 0.5`` are one run), else ``lr_hidden`` and
+``lr_output``. And the parameters of the model family (`FAMILY`: activation,
+output, bias, scaling, reduction) are left out at their defaults, so the runs
+of the sigmoid network keep the ids they had before the family existed.
+
 There is one implementation, `run_ids`, for a whole runs table: it writes
 the JSON fragment of each distinct value once and joins fragments per run,
 which is what makes a million runs quick. `run_id` (one run, given as a
@@ -20,6 +27,8 @@ import numpy as np
 
 from sweep import datasets as ds_mod
 from sweep.params import PARAM, PARAMS
+
+FAMILY = ("activation", "output", "bias", "scaling", "reduction")  # hashed only away from their defaults
 
 
 def run_id(params, datasets=None):
@@ -42,6 +51,24 @@ def run_id(params, datasets=None):
     return one
 
 
+def learning_rates(values, codes):
+    """Per run, float arrays (lr, lr_hidden, lr_output), resolved: a layer's rate is `lr` unless given;
+    lr is NaN where the two layers' rates differ."""
+    def column(name):
+        return np.array([np.nan if v is None else v for v in values[name]], dtype=np.float64)[codes[name]]
+
+    lr, hidden, output = column("lr"), column("lr_hidden"), column("lr_output")
+    hidden = np.where(np.isnan(hidden), lr, hidden)
+    output = np.where(np.isnan(output), lr, output)
+    return np.where(hidden == output, hidden, np.nan), hidden, output
+
+
+def _recode(array):
+    """(vocabulary, codes) of a float array; NaN becomes None in the vocabulary."""
+    vocab, codes = np.unique(array, return_inverse=True)
+    return [None if np.isnan(v) else float(v) for v in vocab.tolist()], codes.reshape(-1)
+
+
 def run_ids(values, codes, digests):
     """run_id of every run of a table kept as vocabulary and codes.
 
@@ -50,39 +77,46 @@ def run_ids(values, codes, digests):
     digests: dataset name -> content sha256, for every name in values["dataset"].
     """
     n = len(codes["dataset"])
+    lr, hidden, output = learning_rates(values, codes)
+    shared = ~np.isnan(lr)
+    hashed = {"lr": _recode(lr), "lr_hidden": _recode(np.where(shared, np.nan, hidden)),
+              "lr_output": _recode(np.where(shared, np.nan, output))}
+    for name in FAMILY:
+        default = PARAM[name].default
+        hashed[name] = ([None if v == default else v for v in values[name]], codes[name])
     items = []  # (key, fragments per vocabulary entry, codes)
     for name in PARAM:
-        items.append((name, _fragments(name, values[name]), codes[name]))
+        vocab, c = hashed.get(name, (values[name], codes[name]))
+        items.append((name, _fragments(name, vocab), c))
     items.append(("dataset_sha256", _fragments("dataset_sha256", [digests[v] for v in values["dataset"]]),
                   codes["dataset"]))
     items.sort(key=lambda t: t[0])
-    # merge neighbouring constant fragments, then join per run
-    pieces, const = [], []
+    # Every fragment carries a trailing comma (an omitted value is ''); merge neighbouring constant
+    # fragments, join per run, and drop the last comma.
+    pieces, const = [], ""
     for key, frags, c in items:
         if len(frags) == 1:
-            const.append(frags[0])
+            const += frags[0]
             continue
         if const:
-            pieces.append(",".join(const) + ",")
-            const = []
+            pieces.append(const)
+            const = ""
         table = np.empty(len(frags), dtype=object)
-        table[:] = [f + "," for f in frags]
+        table[:] = frags
         pieces.append(table[c].tolist())
-    tail = ",".join(const)
-    if not pieces:
-        text = "{" + tail + "}"
-        return [hashlib.sha256(text.encode()).hexdigest()[:16]] * n
-    if not tail:  # the last varying piece carries a trailing comma: drop it
-        pieces[-1] = [s[:-1] for s in pieces[-1]]
-    lists = [p if isinstance(p, list) else [p] * n for p in pieces]
+    tail = const
     sha = hashlib.sha256
-    return [sha(("{" + "".join(parts) + tail + "}").encode()).hexdigest()[:16] for parts in zip(*lists)]
+    if not pieces:
+        text = "{" + tail[:-1] + "}"
+        return [sha(text.encode()).hexdigest()[:16]] * n
+    lists = [p if isinstance(p, list) else [p] * n for p in pieces]
+    return [sha(("{" + ("".join(parts) + tail)[:-1] + "}").encode()).hexdigest()[:16] for parts in zip(*lists)]
 
 
 def _fragments(key, values):
-    """'"key":value' for each value: the pieces of the canonical JSON."""
+    """'"key":value,' for each value (None, a value left out: ''): the pieces of the canonical JSON."""
     prefix = json.dumps(key) + ":"
-    return [prefix + _json(v) for v in values]
+    return ["" if v is None else prefix + _json(v) + "," for v in values]
 
 
 def _json(value):

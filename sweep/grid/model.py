@@ -6,6 +6,7 @@ checkpoint list is a tuple, so that every value is hashable.
 import math
 from dataclasses import dataclass, field
 
+from sweep import datasets as ds_mod
 from sweep.params import PARAM
 
 
@@ -81,8 +82,7 @@ class Grid:
                 out[name] = {"axis" if len(axis.names) == 1 else "zip": [_jsonable(v[k]) for v in axis.values]}
         out["extra"] = [_block_json(b, self.main) for b in self.extras]
         out["exclude"] = [{k: [_jsonable(v) for v in vs] for k, vs in e.match.items()} for e in self.excludes]
-        out["datasets"] = {name: {"inputs": d.X.tolist(), "targets": d.Y.tolist(), "sha256": d.digest}
-                           for name, d in sorted(self.datasets.items()) if not d.builtin}
+        out["datasets"] = {name: ds_mod.manifest_entry(d) for name, d in sorted(self.datasets.items()) if not d.builtin}
         if self.overrides:
             out["overrides"] = dict(self.overrides)
         return out

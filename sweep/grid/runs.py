@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from sweep.errors import GridError
 from sweep.grid.errors import describe_point, in_file
-from sweep.grid.ids import run_ids
+from sweep.grid.ids import learning_rates, run_ids
 from sweep.params import PARAM
 
 FLOAT_MATCH_RTOL = 1e-9
@@ -60,6 +60,7 @@ def _expand(grid):
 
     _check_checkpoints_within_epochs(values, codes, source, blocks)
     _check_data_fits_dtype(grid, values, codes)
+    _check_output_fits(grid, values, codes, source, blocks)
 
     ids = run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()})
     if len(set(ids)) != len(ids):
@@ -67,6 +68,7 @@ def _expand(grid):
     columns = {"run_id": pd.array(pa.array(ids, pa.large_string()), dtype="str")}
     for name in PARAM:
         columns[name] = _value_column(name, values[name], codes[name])
+    columns["lr"], columns["lr_hidden"], columns["lr_output"] = learning_rates(values, codes)
     return pd.DataFrame(columns)
 
 
@@ -122,6 +124,25 @@ def _check_data_fits_dtype(grid, values, codes):
                                 f"runs with dtype = \"{dtype}\" use this data set", key=f"datasets.{name}.{key}{where}")
 
 
+def _check_output_fits(grid, values, codes, source, blocks):
+    """A sigmoid output needs targets in [0, 1] and is the only output BCE takes."""
+    pairs = set(zip(codes["output"].tolist(), codes["loss"].tolist(), codes["dataset"].tolist()))
+    for o, l, d in sorted(pairs):
+        output, loss, name = values["output"][o], values["loss"][l], values["dataset"][d]
+        if output != "sigmoid":
+            if loss == "bce":
+                i = np.flatnonzero((codes["output"] == o) & (codes["loss"] == l))[0]
+                raise GridError(f'loss = "bce" needs output = "sigmoid" (a linear output is a regression: use '
+                                f'loss = "mse"); runs of {blocks[source[i]].path} combine them')
+            continue
+        Y = grid.datasets[name].Y
+        bad = np.flatnonzero((Y < 0) | (Y > 1))
+        if bad.size:
+            key = f"datasets.{name}" if not grid.datasets[name].builtin else "dataset"
+            raise GridError(f"data set {name!r} has targets outside [0, 1] (target {bad[0]} is {Y[bad[0]]:g}), which "
+                            f'a sigmoid output cannot reach: set output = "identity" for its runs', key=key)
+
+
 def _duplicate_error(ids, source, blocks, values, codes):
     first = {}
     for i, run in enumerate(ids):
@@ -141,6 +162,8 @@ def _value_column(name, values, codes):
     kind = PARAM[name].kind
     if kind == "float":
         return np.array(values, dtype=np.float64)[codes]
+    if kind == "bias_init":  # "draw" is null in the rows
+        return np.array([np.nan if v == "draw" else v for v in values], dtype=np.float64)[codes]
     if kind == "int":
         return np.array(values, dtype=np.int64)[codes]
     if kind == "bool":
