@@ -1,30 +1,50 @@
 """The NumPy peers the kernels are benchmarked against.
 
-Both train D-H-1 sigmoid networks by full-batch gradient descent on the MSE
-loss with the seed notebooks' conventions (docs/parameters.md, "Conventions"):
-sigmoid everywhere, output delta (a - y) a(1 - a) summed over samples (no
-1/N), W -= lr * dW, loss reported = mean((y - a)^2).
+Both train D-H-1 networks by full-batch gradient descent on the MSE loss with
+the seed notebooks' conventions (docs/parameters.md, "Conventions"): output
+delta dL/dz2 summed over samples (no 1/N, no factor 2), W -= lr * dW, loss
+reported = mean((y - a)^2).
 
-* `train_loop` is notebook 002's loop, one network, 2-D arrays, verbatim but
-  for the print turned into `record_every`.
+* `train_loop` is notebook 002's loop, one sigmoid network, 2-D arrays,
+  verbatim but for the print turned into `record_every`.
 * `train_batched` trains L networks at once with 3-D arrays, networks in the
   last axis (the kernels' layout). It is meant as the honest best effort of a
   good NumPy programmer, not a straw man: preallocated buffers, `out=`
   everywhere, the biases folded into the GEMMs, the hidden-layer parameters
-  stored negated (no pass to negate z1 before `exp`), lr folded into the
-  output delta, the hidden delta in one broadcast pass; large L in blocks of
-  `block` lanes to bound memory. What each step gained, and what was tried
-  and not used, is in docs/performance.md ("The batched NumPy peer").
+  stored negated for sigmoid units (no pass to negate z1 before `exp`), lr
+  folded into the output delta, the hidden delta in one broadcast pass; large
+  L in blocks of `block` lanes to bound memory. What each step gained, and
+  what was tried and not used, is in docs/performance.md ("The batched NumPy
+  peer").
+
+  It covers the kernels' model family (kernels.reference has the math):
+  hidden activation sigmoid / tanh / relu / identity, output sigmoid /
+  identity, biases or none, scaling standard / ntk / mean-field, reduction
+  sum / mean, and a learning rate per layer (lr_hidden for W1 and b1,
+  lr_output for W2 and b2; scalars or one per lane). Like the kernels it
+  scales the inputs once (s1 X, rounded to the working precision) instead of
+  X W1, and multiplies the output delta by 1/N for the mean reduction. For the
+  default network (sigmoid, sigmoid, biases, standard, sum, one lr) it does
+  exactly the operations it always did, so its results are unchanged to the
+  bit.
 
   The arithmetic is the notebook's; only the order of a few roundings
   differs (bias summed inside the GEMM, lr applied to the delta), so it agrees
-  with `train_loop` to ~1e-13 relative over hundreds of epochs, not bitwise.
+  with `train_loop` to ~1e-13 relative over hundreds of epochs, and with
+  `kernels.reference.train_reference` to ~1e-12 over the family, not bitwise.
 """
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["train_loop", "train_batched", "record_epochs"]
+__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse", "ACTIVATIONS", "OUTPUTS",
+           "SCALINGS", "REDUCTIONS"]
+
+# The model family, the names of kernels.vocab (repeated here: the peers are plain NumPy).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+OUTPUTS = ("sigmoid", "identity")
+SCALINGS = ("standard", "ntk", "mean-field")
+REDUCTIONS = ("sum", "mean")
 
 
 def record_epochs(epochs, record_every):
@@ -108,31 +128,90 @@ def train_loop(X, Y, W1, b1, W2, b2, lr, epochs, record_every=None):
 DEFAULT_BLOCK = 8192
 
 
-def train_batched(X, Y, W1, b1, W2, b2, lr, epochs, record_every=None, block=DEFAULT_BLOCK, threads=1):
+def layer_scales(scaling, n_inputs, hidden, dtype):
+    """(s1, s2): the factors on X W1 and a1 W2, computed in float64 and rounded to `dtype`;
+    None where the factor is 1 (the standard scaling multiplies by nothing)."""
+    if scaling == "standard":
+        return None, None
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}; got {scaling!r}")
+    s1 = 1.0 / np.sqrt(n_inputs)
+    s2 = 1.0 / np.sqrt(hidden) if scaling == "ntk" else 1.0 / hidden
+    return dtype.type(s1), dtype.type(s2)
+
+
+def _check_family(activation, output, bias, scaling, reduction):
+    for value, names, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
+                               (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction")):
+        if value not in names:
+            raise ValueError(f"{what} must be one of {', '.join(names)}; got {value!r}")
+    if not isinstance(bias, (bool, np.bool_)):
+        raise ValueError(f"bias must be True or False; got {bias!r}")
+
+
+def _rate(value, dtype, what, n_lanes):
+    """A learning rate as a scalar of `dtype`, or an (L,) array of it (one per lane)."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim == 0:
+        return dtype.type(arr)
+    if arr.shape != (n_lanes,):
+        raise ValueError(f"{what} must be a scalar or have one value per lane ({n_lanes}); got shape {arr.shape}")
+    return arr
+
+
+def train_batched(X, Y, W1, b1, W2, b2, lr=None, epochs=None, record_every=None, block=DEFAULT_BLOCK, threads=1, *,
+                  lr_hidden=None, lr_output=None, activation="sigmoid", output="sigmoid", bias=True,
+                  scaling="standard", reduction="sum"):
     """Train L networks at once; networks in the last axis.
 
     X (N, D), Y (N,) shared by all networks; W1 (D, H, L), b1 (H, L),
     W2 (H, L), b2 (L,) float ndarrays of one dtype (the kernels' layout),
-    updated in place. Lanes are trained in slices of at most `block` lanes
-    (all epochs for a slice, then the next) to bound the memory of the work
-    buffers; with `threads` > 1 the lanes are cut into at least that many
-    slices, trained in a thread pool. Returns (W1, b1, W2, b2, losses) with
-    losses (len(record_epochs(...)), L).
+    updated in place (with bias=False, b1 and b2 are ignored, None will do,
+    and left alone). `lr` is the learning rate of both layers; lr_hidden (W1,
+    b1) and lr_output (W2, b2) override it per layer; each is a scalar or
+    one value per lane. The model: `activation` of the hidden units
+    (sigmoid, tanh, relu, identity), `output` unit (sigmoid, identity),
+    `bias`, `scaling` (standard, ntk, mean-field) and `reduction` (sum,
+    mean) as in `kernels.train` (kernels.reference has the math); the loss
+    is MSE. Lanes are trained in slices of at most `block` lanes (all epochs
+    for a slice, then the next) to bound the memory of the work buffers;
+    with `threads` > 1 the lanes are cut into at least that many slices,
+    trained in a thread pool. Returns (W1, b1, W2, b2, losses) with losses
+    (len(record_epochs(...)), L): the MSE of those epochs, before their update.
     """
+    if epochs is None:
+        raise TypeError("train_batched() needs epochs")
+    _check_family(activation, output, bias, scaling, reduction)
     n_inputs, hidden, n_lanes = W1.shape
-    if b1.shape != (hidden, n_lanes) or W2.shape != (hidden, n_lanes) or b2.shape != (n_lanes,):
+    shapes = [("W2", W2, (hidden, n_lanes))]
+    if bias:
+        shapes += [("b1", b1, (hidden, n_lanes)), ("b2", b2, (n_lanes,))]
+    if any(np.shape(p) != shape for _, p, shape in shapes):
         raise ValueError("expected W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)")
+    lr_hidden = lr if lr_hidden is None else lr_hidden
+    lr_output = lr if lr_output is None else lr_output
+    if lr_hidden is None or lr_output is None:
+        raise TypeError("give lr, or both lr_hidden and lr_output")
     rec = record_epochs(epochs, record_every)
     dtype = W1.dtype
     losses = np.empty((rec.size, n_lanes), dtype=dtype)
     X = np.asarray(X, dtype=dtype)
     Y = np.asarray(Y, dtype=dtype).reshape(-1)
+    s1, s2 = layer_scales(scaling, n_inputs, hidden, dtype)
+    model = dict(
+        activation=activation, output=output, bias=bool(bias), s2=s2,
+        # the mean reduction's factor on the output delta, as in the kernels: 1/N rounded to the dtype
+        r=dtype.type(1.0 / X.shape[0]) if reduction == "mean" else None,
+        lr_hidden=_rate(lr_hidden, dtype, "lr_hidden", n_lanes),
+        lr_output=_rate(lr_output, dtype, "lr_output", n_lanes))
+    if s1 is not None:
+        X = X * s1          # s1 (X W1) as (s1 X) W1, once, as the kernels do
     threads = max(1, int(threads))
     n_slices = min(n_lanes, max(-(-n_lanes // max(1, int(block))), threads))
     bounds = np.linspace(0, n_lanes, n_slices + 1).round().astype(int)
 
     def run(lo, hi):
-        _train_block(X, Y, W1, b1, W2, b2, lo, hi, dtype.type(lr), epochs, rec, losses)
+        _train_block(X, Y, W1, b1, W2, b2, lo, hi, epochs, rec, losses, **model)
 
     if threads == 1 or n_slices == 1:
         for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -144,22 +223,36 @@ def train_batched(X, Y, W1, b1, W2, b2, lr, epochs, record_every=None, block=DEF
     return W1, b1, W2, b2, losses
 
 
-def _train_block(X, Y, W1, b1, W2, b2, lo, hi, lr, epochs, rec, losses):
+def _lanes(rate, lo, hi):
+    return rate if np.ndim(rate) == 0 else rate[lo:hi]
+
+
+def _train_block(X, Y, W1, b1, W2, b2, lo, hi, epochs, rec, losses, *, activation, output, bias, s2, r,
+                 lr_hidden, lr_output):
     n_samples, n_inputs = X.shape
     hidden = W1.shape[1]
     L = hi - lo
     K = hidden * L
     dtype = W1.dtype
+    negated = activation == "sigmoid"
+    rows = n_inputs + 1 if bias else n_inputs
+    lrh, lro = _lanes(lr_hidden, lo, hi), _lanes(lr_output, lo, hi)
+    # The hidden delta needs the output delta times lr_hidden s2; the default network (s2 = 1, one lr)
+    # takes it from the output delta times lr_output, as it always did; the others get their own buffer.
+    shared = s2 is None and np.array_equal(lrh, lro)
+    lr_back = lrh if s2 is None else lrh * s2
 
-    # Hidden layer parameters (W1; b1) as one (D+1, H*L) matrix, negated:
-    # Xa @ P1 = -(X @ W1 + b1) = -z1 for every sample and lane at once.
-    P1 = np.empty((n_inputs + 1, K), dtype=dtype)
+    # Hidden layer parameters (W1; b1) as one (D+1, H*L) matrix (D rows without biases), negated for
+    # sigmoid units: Xa @ P1 = -z1 for every sample and lane at once (else z1).
+    P1 = np.empty((rows, K), dtype=dtype)
     P1[:n_inputs] = W1[:, :, lo:hi].reshape(n_inputs, K)
-    P1[n_inputs] = b1[:, lo:hi].reshape(K)
-    np.negative(P1, out=P1)
+    if bias:
+        P1[n_inputs] = b1[:, lo:hi].reshape(K)
+    if negated:
+        np.negative(P1, out=P1)
     w2 = np.ascontiguousarray(W2[:, lo:hi])          # (H, L)
-    c2 = np.ascontiguousarray(b2[lo:hi])             # (L,)
-    Xa = np.ones((n_samples, n_inputs + 1), dtype=dtype)
+    c2 = np.ascontiguousarray(b2[lo:hi]) if bias else None   # (L,)
+    Xa = np.ones((n_samples, rows), dtype=dtype)
     Xa[:, :n_inputs] = X
     XaT = np.ascontiguousarray(Xa.T)
     Yc = Y.reshape(n_samples, 1)
@@ -169,27 +262,38 @@ def _train_block(X, Y, W1, b1, W2, b2, lo, hi, lr, epochs, rec, losses):
     a1_3 = a1.reshape(n_samples, hidden, L)
     t_3 = t.reshape(n_samples, hidden, L)
     z2 = np.empty((n_samples, L), dtype=dtype)
-    a2 = np.empty((n_samples, L), dtype=dtype)
-    d2 = np.empty((n_samples, L), dtype=dtype)       # output deltas (times lr)
-    d2_3 = d2.reshape(n_samples, 1, L)
+    a2 = np.empty((n_samples, L), dtype=dtype) if output == "sigmoid" else z2
+    d2 = np.empty((n_samples, L), dtype=dtype)       # output deltas (times lr_output)
+    dh = d2 if shared else np.empty((n_samples, L), dtype=dtype)   # output deltas times lr_hidden s2
+    dh_3 = dh.reshape(n_samples, 1, L)
     u = np.empty((n_samples, L), dtype=dtype)
+    mask = np.empty((n_samples, K), dtype=bool) if activation == "relu" else None
     dP1 = np.empty_like(P1)
     dW2 = np.empty((hidden, L), dtype=dtype)
     db2 = np.empty(L, dtype=dtype)
     next_rec = 0
 
     for epoch in range(epochs):
-        # forward: a1 = 1 / (1 + exp(-z1)), a2 = sigmoid(sum_h a1 W2 + b2)
+        # forward: a1 = f(z1), a2 = g(s2 sum_h a1 W2 + b2)
         np.matmul(Xa, P1, out=a1)
-        np.exp(a1, out=a1)
-        a1 += 1
-        np.divide(1, a1, out=a1)
+        if activation == "sigmoid":                  # a1 holds -z1: 1 / (1 + exp(-z1))
+            np.exp(a1, out=a1)
+            a1 += 1
+            np.divide(1, a1, out=a1)
+        elif activation == "tanh":
+            np.tanh(a1, out=a1)
+        elif activation == "relu":
+            np.maximum(a1, 0, out=a1)                # NaN stays NaN
         np.einsum("nhl,hl->nl", a1_3, w2, out=z2)
-        z2 += c2
-        np.negative(z2, out=a2)
-        np.exp(a2, out=a2)
-        a2 += 1
-        np.divide(1, a2, out=a2)
+        if s2 is not None:
+            z2 *= s2
+        if bias:
+            z2 += c2
+        if output == "sigmoid":
+            np.negative(z2, out=a2)
+            np.exp(a2, out=a2)
+            a2 += 1
+            np.divide(1, a2, out=a2)
 
         if next_rec < rec.size and rec[next_rec] == epoch:
             np.subtract(Yc, a2, out=u)
@@ -197,28 +301,79 @@ def _train_block(X, Y, W1, b1, W2, b2, lo, hi, lr, epochs, rec, losses):
             np.mean(u, axis=0, out=losses[next_rec, lo:hi])
             next_rec += 1
 
-        # backward: d2 = lr (a2 - y) a2 (1 - a2)
+        # backward: d2 = lr_output (a2 - y) g'(a2) r (g' = a2 (1 - a2) or 1, r = 1 or 1/N)
         np.subtract(a2, Yc, out=d2)
-        np.subtract(1, a2, out=u)
-        u *= a2
-        d2 *= u
-        d2 *= lr
-        np.einsum("nhl,nl->hl", a1_3, d2, out=dW2)   # lr dW2
-        np.sum(d2, axis=0, out=db2)                  # lr db2
-        # t = lr dZ1 = d2 W2 a1 (1 - a1), with W2 before its update
-        np.multiply(d2_3, w2, out=t_3)
-        t *= a1
-        np.subtract(1, a1, out=a1)                   # a1 is not needed any more
-        t *= a1
-        np.matmul(XaT, t, out=dP1)                   # lr (dW1; db1)
+        if output == "sigmoid":
+            np.subtract(1, a2, out=u)
+            u *= a2
+            d2 *= u
+        if r is not None:
+            d2 *= r
+        if not shared:
+            np.multiply(d2, lr_back, out=dh)
+        d2 *= lro
+        np.einsum("nhl,nl->hl", a1_3, d2, out=dW2)   # lr dW2 (over s2)
+        if s2 is not None:
+            dW2 *= s2
+        if bias:
+            np.sum(d2, axis=0, out=db2)              # lr db2
+        # t = lr dZ1 = lr s2 d2 W2 f'(a1), with W2 before its update
+        np.multiply(dh_3, w2, out=t_3)
+        if activation == "sigmoid":
+            t *= a1
+            np.subtract(1, a1, out=a1)               # a1 is not needed any more
+            t *= a1
+        elif activation == "tanh":
+            a1 *= a1
+            np.subtract(1, a1, out=a1)
+            t *= a1
+        elif activation == "relu":
+            np.greater(a1, 0, out=mask)
+            t *= mask
+        np.matmul(XaT, t, out=dP1)                   # lr (dW1; db1), s1 inside XaT
 
-        # update (P1 holds the negated parameters)
+        # update (P1 holds the negated parameters of sigmoid units)
         w2 -= dW2
-        c2 -= db2
-        P1 += dP1
+        if bias:
+            c2 -= db2
+        if negated:
+            P1 += dP1
+        else:
+            P1 -= dP1
 
-    np.negative(P1, out=P1)
+    if negated:
+        np.negative(P1, out=P1)
     W1[:, :, lo:hi] = P1[:n_inputs].reshape(n_inputs, hidden, L)
-    b1[:, lo:hi] = P1[n_inputs].reshape(hidden, L)
     W2[:, lo:hi] = w2
-    b2[lo:hi] = c2
+    if bias:
+        b1[:, lo:hi] = P1[n_inputs].reshape(hidden, L)
+        b2[lo:hi] = c2
+
+
+def batched_mse(X, Y, W1, b1, W2, b2, *, activation="sigmoid", output="sigmoid", bias=True, scaling="standard"):
+    """mean((y - a2)^2) of each lane's network (kernel layout), computed in float64 (scales too)."""
+    _check_family(activation, output, bias, scaling, "sum")
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64).reshape(-1, 1)
+    W1, W2 = np.asarray(W1, dtype=np.float64), np.asarray(W2, dtype=np.float64)
+    s1, s2 = layer_scales(scaling, W1.shape[0], W1.shape[1], np.dtype(np.float64))
+    z1 = np.einsum("nd,dhl->nhl", X, W1)
+    if s1 is not None:
+        z1 *= s1
+    if bias:
+        z1 += np.asarray(b1, dtype=np.float64)
+    if activation == "sigmoid":
+        a1 = 1 / (1 + np.exp(-z1))
+    elif activation == "tanh":
+        a1 = np.tanh(z1)
+    elif activation == "relu":
+        a1 = np.maximum(z1, 0)
+    else:
+        a1 = z1
+    z2 = np.einsum("nhl,hl->nl", a1, W2)
+    if s2 is not None:
+        z2 *= s2
+    if bias:
+        z2 += np.asarray(b2, dtype=np.float64)
+    a2 = 1 / (1 + np.exp(-z2)) if output == "sigmoid" else z2
+    return np.mean((Y - a2) ** 2, axis=0)

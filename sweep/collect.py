@@ -50,6 +50,15 @@ assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
 
+def weight_columns(runs):
+    """The weight columns of a sweep's parts: none without save_weights; no bias columns when no run has
+    biases (runs without biases among runs with them hold nulls there)."""
+    if not bool(runs["save_weights"].any()):
+        return ()
+    with_biases = bool(runs["bias"].any())
+    return tuple(c for c in WEIGHT_COLUMNS if with_biases or not c.startswith("b"))
+
+
 def classify(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end, dead_hidden_end=None):
     """Outcome per run (arrays in, array of strings out). A NaN share (not applicable) never counts."""
     improving = np.asarray(final_loss) < (1 - IMPROVING_DROP) * np.asarray(loss_at_90)
@@ -91,11 +100,11 @@ def weight_lists(W1, b1, W2, b2):
     }
 
 
-def result_schema(params_schema, with_weights):
-    """The Arrow schema of every part of a sweep: its parameter columns, the statistics, the weights."""
+def result_schema(params_schema, weights=()):
+    """The Arrow schema of every part of a sweep: its parameter columns, the statistics, the weight columns
+    named in `weights` (see `weight_columns`)."""
     fields = list(params_schema) + [pa.field(name, kind) for name, kind in STAT_TYPES.items()]
-    if with_weights:
-        fields += [pa.field(name, pa.list_(pa.float64())) for name in WEIGHT_COLUMNS]
+    fields += [pa.field(name, pa.list_(pa.float64())) for name in weights]
     return pa.schema(fields, metadata=params_schema.metadata)
 
 
@@ -106,7 +115,8 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     result: kernels.TrainResult. ck_columns: indices into result.checkpoint_* of the
     user's checkpoints. loss_at_90: loss at 90% of the epochs (for `outcome`).
     params_schema: the Arrow schema of the parameter columns, the same for every part.
-    weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights.
+    weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights, the columns of
+    `weight_columns` in that order.
     """
     n = len(params)
     table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
@@ -140,7 +150,6 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     for name, column in cols.items():
         table = table.append_column(name, column)
     if weights is not None:
-        for name in WEIGHT_COLUMNS:
-            matrix, valid = weights[name]
+        for name, (matrix, valid) in weights.items():
             table = table.append_column(name, _list_column(matrix, pa.float64(), valid))
-    return table.cast(result_schema(params_table_schema, weights is not None))
+    return table.cast(result_schema(params_table_schema, tuple(weights or ())))

@@ -44,12 +44,13 @@ def _trainer(device):
     return train
 
 
-def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, threads=1, device="cpu"):
+def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), threads=1, device="cpu"):
     """Train every run of a chunk (runs of one shape) in one kernel call; return its rows.
 
     device: "cpu" (the Numba CPU kernels, `threads` threads) or "cuda" (`kernels.cuda`, one GPU
     thread per run; rows agree with the CPU's to rounding). Runs of several chunks of one shape
-    may be trained together: a run's row never depends on the others."""
+    may be trained together: a run's row never depends on the others. with_weights: the weight columns of
+    the sweep (`sweep.collect.weight_columns`), () for none."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     X = np.asarray(X, dtype)
@@ -72,9 +73,9 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights, thread
         final = weight_lists(W1, b1, W2, b2)
         keep = runs["save_weights"].to_numpy(bool)
         weights = {}
-        for part in ("w1", "b1", "w2", "b2"):
+        for name in with_weights:
+            part, when = name.split("_")
             valid = keep if part.startswith("w") or model["bias"] else np.zeros_like(keep)  # no biases: null
-            weights[f"{part}_init"] = (init[part], valid)
-            weights[f"{part}_final"] = (final[part], valid)
+            weights[name] = ((init if when == "init" else final)[part], valid)
     return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
                    params_schema=params_schema, weights=weights)

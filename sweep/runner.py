@@ -117,7 +117,7 @@ def prepare(grid_path, out_root="results", overrides=None):
     """Load and expand the grid (a grid file, or a dict of the same structure; with `overrides`, a list of
     `sweep.grid.overrides.Override`, applied): its runs, chunks, manifest and schema. Reads and writes no
     results."""
-    from sweep.collect import result_schema
+    from sweep.collect import result_schema, weight_columns
     from sweep.grid import expand
     from sweep.grid.parse import read_grid
     from sweep.plan import plan_chunks
@@ -137,7 +137,7 @@ def prepare(grid_path, out_root="results", overrides=None):
         "chunk_size": int(grid.chunk_size),
     }
     pschema = params_schema(runs)
-    schema = result_schema(pschema, bool(runs["save_weights"].any()))
+    schema = result_schema(pschema, weight_columns(runs))
     return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema)
 
 
@@ -311,11 +311,13 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         if done and not quiet:
             say(f"{label}resuming: {len(done)} of {_plural(len(done) + len(todo), 'part')} already written")
         datasets = prepared.grid.datasets
-        with_weights = bool(prepared.runs["save_weights"].any())
+        from sweep.collect import weight_columns
+
+        with_weights = weight_columns(prepared.runs)
         work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
                               datasets[chunk.dataset].Y, prepared.params_schema, with_weights) for chunk in todo]
         if work and backend in ("threads", "processes"):
-            _warm_up(sorted({chunk.dtype for chunk in todo}), None if quiet else say)
+            _warm_up(sorted({(chunk.dtype, chunk.variant[0]) for chunk in todo}), None if quiet else say)
         progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
                             quiet=quiet, stream=stream, label=label.rstrip(": "))
         trained_runs = trained_net_epochs = converged = 0
@@ -342,9 +344,10 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
                    net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
 
 
-def _warm_up(dtypes, say=None, patience=1.5):
-    """Compile the kernels, or load them from Numba's cache, before the clocks start; if that takes
-    longer than `patience` seconds (a first start compiles), say what is going on."""
+def _warm_up(kinds, say=None, patience=1.5):
+    """Compile the kernels of these (dtype, activation) pairs, or load them from Numba's cache, before the
+    clocks start; if that takes longer than `patience` seconds (a first start compiles: seconds per
+    activation and dtype), say what is going on."""
     import threading
 
     from kernels import warm_up
@@ -356,6 +359,7 @@ def _warm_up(dtypes, say=None, patience=1.5):
                 say("sweep: compiling the kernels (first start only: later starts load them from Numba's cache)")
         threading.Thread(target=tell, daemon=True).start()
     try:
-        warm_up(dtypes)
+        for dtype, activation in kinds:
+            warm_up((dtype,), activation=activation)
     finally:
         done.set()

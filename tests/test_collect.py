@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import sweep
+import sweep.grid
 from kernels.reference import train_reference
 from sweep.cli import main
 from sweep.collect import STAT_COLUMNS, STAT_TYPES, WEIGHT_COLUMNS, weight_lists
@@ -88,3 +89,103 @@ def test_initial_and_final_weights_differ_where_training_moved_them(stored):
 def test_stat_types_cover_every_documented_column():
     assert set(STAT_TYPES) | {"run_id"} == set(STAT_COLUMNS)
     assert len(WEIGHT_COLUMNS) == 8
+
+
+FAMILY_GRID = """
+name = "family"
+hidden = 3
+epochs = 60
+checkpoints = 0
+chunk_size = 64
+save_weights = true
+[grid]
+dataset = ["xor", "reg"]
+activation = ["sigmoid", "tanh", "relu", "identity"]
+bias = [true, false]
+scaling = ["standard", "ntk", "mean-field"]
+reduction = ["sum", "mean"]
+bias_init = [0.25, "draw"]
+dtype = ["float64", "float32"]
+[[zip]]
+lr_hidden = [0.05, 0.2]
+lr_output = [0.1, 0.1]
+[[exclude]]
+dataset = "reg"
+output = "sigmoid"
+[[extra]]
+dataset = "reg"
+output = "identity"
+activation = ["tanh", "relu"]
+momentum = 0.5
+seed = [3, 4]
+[datasets.reg]
+generator = "teacher"
+samples = 8
+inputs = 3
+hidden = 2
+activation = "tanh"
+seed = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("family")
+    grid = tmp / "g.toml"
+    grid.write_text(FAMILY_GRID)
+    assert main(["run", str(grid), "--out", str(tmp), "--quiet"]) == 0
+    return sweep.load(tmp / "family"), sweep.grid.load_grid(grid)
+
+
+def test_every_model_of_the_family_retrains_from_its_stored_initial_weights(family):
+    """Every activation x bias x scaling x reduction x bias_init x dtype x layer rates, on a boolean table
+    with a sigmoid output and on teacher data with a linear output: the reference, given the row's
+    parameters and *_init columns, trains to the row's *_final columns and final loss."""
+    rows, grid = family
+    assert set(rows["output"]) == {"sigmoid", "identity"} and rows["bias"].any() and not rows["bias"].all()
+    for _, row in rows.iterrows():
+        data = grid.datasets[row["dataset"]]
+        dtype = np.float64 if row["dtype"] == "float64" else np.float32
+        D, H = data.X.shape[1], int(row["hidden"])
+        bias = bool(row["bias"])
+        init = {c: (None if row[c] is None else np.asarray(row[c], np.float64))
+                for c in ("w1_init", "b1_init", "w2_init", "b2_init")}
+        assert (init["b1_init"] is None) == (not bias)
+        ref = train_reference(
+            data.X, data.Y, init["w1_init"].reshape(D, H).astype(dtype),
+            init["b1_init"].astype(dtype) if bias else None, init["w2_init"].astype(dtype),
+            dtype(init["b2_init"][0]) if bias else None, int(row["epochs"]),
+            lr_hidden=row["lr_hidden"], lr_output=row["lr_output"], momentum=row["momentum"],
+            activation=str(row["activation"]), output=str(row["output"]), bias=bias, scaling=str(row["scaling"]),
+            reduction=str(row["reduction"]))
+        where = f"run {row['run_id']}"
+        rtol, atol = (1e-9, 1e-12) if dtype is np.float64 else (2e-3, 2e-4)
+        parts = ("w1", "b1", "w2", "b2") if bias else ("w1", "w2")
+        got = np.concatenate([np.asarray(row[f"{p}_final"]) for p in parts])
+        want = np.concatenate([np.ravel(ref[k]).astype(np.float64)
+                               for k in (("W1", "b1", "W2", "b2") if bias else ("W1", "W2"))])
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=where)
+        np.testing.assert_allclose(row["final_loss"], ref["final_loss"], rtol=rtol, atol=atol, err_msg=where)
+        for stat in ("accuracy", "dead_hidden_end", "sat_hidden_end"):
+            assert np.isnan(ref[stat]) == pd.isna(row[stat]), (stat, where)
+
+
+def test_drawn_biases_are_stored_and_scaled_while_the_weights_draw_is_shared(family):
+    rows, _ = family
+    drawn = rows[rows["bias"] & rows["bias_init"].isna()]
+    constant = rows[rows["bias"] & (rows["bias_init"] == 0.25)]
+    assert len(drawn) and len(constant)
+    assert not any(np.all(np.asarray(b) == 0.25) for b in drawn["b1_init"])
+    assert all(np.all(np.asarray(b) == 0.25) for b in constant["b1_init"])
+    key = ["dataset", "activation", "scaling", "reduction", "dtype", "lr_hidden", "seed", "output", "momentum"]
+    pairs = drawn.merge(constant, on=key, suffixes=("_d", "_c"))
+    assert len(pairs) and all(np.array_equal(a, b) for a, b in zip(pairs["w1_init_d"], pairs["w1_init_c"]))
+
+
+def test_a_sweep_without_biases_has_no_bias_columns(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "nob"\nbias = false\nepochs = 5\nsave_weights = true\n[grid]\nseed = [0, 1]\n')
+    assert main(["run", str(grid), "--out", str(tmp_path), "--quiet"]) == 0
+    rows = sweep.load(tmp_path / "nob")
+    assert [c for c in rows.columns if c[:2] in ("w1", "w2", "b1", "b2")] == ["w1_init", "w2_init", "w1_final",
+                                                                              "w2_final"]

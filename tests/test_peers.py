@@ -1,5 +1,6 @@
 """The benchmark peers (benchmarks/peers.py) compute the notebooks' math:
-notebook 002's golden losses, and batched == one network at a time."""
+notebook 002's golden losses, batched == one network at a time, and over the
+model family batched == kernels.reference.train_reference."""
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.peers import record_epochs, train_batched, train_loop
+from benchmarks.peers import batched_mse, record_epochs, train_batched, train_loop
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0], dtype=float)
@@ -131,6 +132,120 @@ def test_record_epochs_and_shapes():
     np.testing.assert_array_equal(b1v, b1[0])
     np.testing.assert_array_equal(W2v, W2[:, 0])
     np.testing.assert_array_equal(b2v, b2[0])
+
+
+# Variants of the model family: (activation, output, bias, scaling, reduction, lr_hidden, lr_output).
+FAMILY_VARIANTS = [
+    ("sigmoid", "sigmoid", True, "standard", "sum", 0.5, 0.5),       # the default network
+    ("tanh", "identity", True, "standard", "mean", 0.05, 0.05),      # the benchmark's regression workloads
+    ("tanh", "identity", True, "ntk", "mean", 0.05, 0.05),
+    ("relu", "identity", False, "standard", "sum", 0.02, 0.01),
+    ("identity", "sigmoid", True, "mean-field", "mean", 0.3, 0.1),
+    ("sigmoid", "identity", False, "ntk", "sum", 0.1, 0.2),
+    ("tanh", "sigmoid", True, "mean-field", "sum", 0.2, None),       # lr_output per lane
+]
+
+
+def family_case(variant, dtype=np.float64, seed=7, n_samples=9, n_inputs=3, hidden=5, n_nets=4):
+    activation, output, bias, scaling, reduction, lr_hidden, lr_output = variant
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_inputs))
+    Y = rng.random(n_samples) if output == "sigmoid" else rng.standard_normal(n_samples)
+    if lr_output is None:
+        lr_output = np.linspace(0.05, 0.2, n_nets)
+    params = (rng.standard_normal((n_inputs, hidden, n_nets)) * 0.8, rng.standard_normal((hidden, n_nets)) * 0.3,
+              rng.standard_normal((hidden, n_nets)) * 0.8, rng.standard_normal(n_nets) * 0.3)
+    family = dict(activation=activation, output=output, bias=bias, scaling=scaling, reduction=reduction)
+    return X, Y, tuple(p.astype(dtype) for p in params), lr_hidden, lr_output, family
+
+
+@pytest.mark.parametrize("variant", FAMILY_VARIANTS, ids=lambda v: "-".join(map(str, v[:5])))
+def test_batched_trains_the_family_like_the_reference(variant):
+    """Final losses, recorded losses and final weights of train_batched agree with
+    kernels.reference.train_reference (one network at a time) to ~1e-9 relative over 50 epochs."""
+    from kernels.reference import train_reference
+    X, Y, params, lr_hidden, lr_output, family = family_case(variant)
+    epochs, every = 50, 10
+    lanes = [p.copy() for p in params]
+    if not family["bias"]:
+        lanes[1] = lanes[3] = None                   # ignored without biases
+    *_, losses = train_batched(X, Y, *lanes, None, epochs, record_every=every, lr_hidden=lr_hidden,
+                               lr_output=lr_output, **family)
+    final = batched_mse(X, Y, *lanes, **{k: v for k, v in family.items() if k != "reduction"})
+    assert np.all(np.isfinite(final)) and np.all(np.isfinite(losses))
+    W1, b1, W2, b2 = params
+    for i in range(W1.shape[-1]):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], epochs, lr_hidden=lr_hidden,
+                              lr_output=np.broadcast_to(lr_output, W1.shape[-1:])[i],
+                              checkpoints=range(0, epochs, every), **family)
+        assert ref["epochs_run"] == epochs and not ref["diverged"]
+        np.testing.assert_allclose(final[i], ref["final_loss"], rtol=1e-9)
+        np.testing.assert_allclose(losses[:, i], ref["checkpoint_loss"], rtol=1e-9)
+        np.testing.assert_allclose(lanes[0][:, :, i], ref["W1"], rtol=1e-9, atol=1e-9 * np.max(np.abs(ref["W1"])))
+        np.testing.assert_allclose(lanes[2][:, i], ref["W2"], rtol=1e-9, atol=1e-9 * np.max(np.abs(ref["W2"])))
+        if family["bias"]:
+            np.testing.assert_allclose(lanes[1][:, i], ref["b1"], rtol=1e-9, atol=1e-9 * np.max(np.abs(ref["b1"])))
+            np.testing.assert_allclose(lanes[3][i], ref["b2"], rtol=1e-9, atol=1e-9)
+        # the loss train_batched records is the MSE of the network before that epoch's update
+        assert ref["final_loss"] == pytest.approx(ref["final_mse"])
+
+
+@pytest.mark.parametrize("variant", FAMILY_VARIANTS[1:4], ids=lambda v: "-".join(map(str, v[:5])))
+def test_batched_family_in_float32(variant):
+    """float32 trains in float32 and stays close to the float64 reference."""
+    from kernels.reference import train_reference
+    X, Y, params, lr_hidden, lr_output, family = family_case(variant, dtype=np.float32)
+    lanes = [p.copy() for p in params]
+    train_batched(X, Y, *lanes, None, 50, lr_hidden=lr_hidden, lr_output=lr_output, **family)
+    assert all(p.dtype == np.float32 for p in lanes)
+    final = batched_mse(X, Y, *lanes, **{k: v for k, v in family.items() if k != "reduction"})
+    W1, b1, W2, b2 = (p.astype(np.float64) for p in params)
+    for i in range(W1.shape[-1]):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], 50, lr_hidden=lr_hidden,
+                              lr_output=lr_output, **family)
+        np.testing.assert_allclose(final[i], ref["final_loss"], rtol=1e-4)
+
+
+def test_batched_family_blocks_threads_and_per_lane_rates():
+    """Blocks and threads change nothing (but roundings); a per-lane rate equals that lane trained with the scalar;
+    without biases b1 and b2 are not touched; the default family is the old call."""
+    X, Y, params, _, _, family = family_case(FAMILY_VARIANTS[2], n_nets=6)
+    rates = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
+    a = [p.copy() for p in params]
+    *_, la = train_batched(X, Y, *a, rates, 40, record_every=5, **family)
+    b = [p.copy() for p in params]
+    *_, lb = train_batched(X, Y, *b, rates, 40, record_every=5, block=4, threads=2, **family)
+    for p, q in zip(a + [la], b + [lb]):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-15)
+    c = [p[..., 2:3].copy() for p in params]
+    *_, lc = train_batched(X, Y, *c, 0.03, 40, record_every=5, **family)
+    np.testing.assert_allclose(lc[:, 0], la[:, 2], rtol=1e-13)          # sums over other lane counts round
+    np.testing.assert_allclose(c[0][..., 0], a[0][..., 2], rtol=1e-13)  # differently, by an ulp or so
+    nb = dict(family, bias=False)
+    d = [p.copy() for p in params]
+    train_batched(X, Y, *d, 0.03, 10, **nb)
+    np.testing.assert_array_equal(d[1], params[1])
+    np.testing.assert_array_equal(d[3], params[3])
+    # the default family spelled out is today's call, to the bit
+    lanes = to_lanes(random_nets(np.random.default_rng(4), 5))
+    e, f = [p.copy() for p in lanes], [p.copy() for p in lanes]
+    *_, le = train_batched(XOR_X, XOR_Y, *e, 0.5, 100, record_every=10)
+    *_, lf = train_batched(XOR_X, XOR_Y, *f, None, 100, record_every=10, lr_hidden=0.5, lr_output=0.5,
+                           activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum")
+    for p, q in zip(e + [le], f + [lf]):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_batched_family_rejects_bad_arguments():
+    lanes = [p.copy() for p in to_lanes(random_nets(np.random.default_rng(3), 2))]
+    for bad in (dict(activation="softplus"), dict(output="tanh"), dict(scaling="xavier"), dict(reduction="max"),
+                dict(bias=1)):
+        with pytest.raises(ValueError):
+            train_batched(XOR_X, XOR_Y, *lanes, 0.5, 1, **bad)
+    with pytest.raises(TypeError):
+        train_batched(XOR_X, XOR_Y, *lanes, None, 1, lr_hidden=0.5)
+    with pytest.raises(ValueError):
+        train_batched(XOR_X, XOR_Y, *lanes, [0.1, 0.2, 0.3], 1)
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ class Work:
     X: object
     Y: object
     params_schema: object
-    with_weights: bool
+    with_weights: tuple  # the weight columns (sweep.collect.weight_columns); () for none
 
 
 def module(name):
