@@ -124,6 +124,8 @@ def default_by(df, axes=None):
     """
     varying = [name for name in df.columns
                if name in PARAMETER_COLUMNS and name not in NOT_GROUPS and df[name].nunique(dropna=False) > 1]
+    if "lr_hidden" in varying or "lr_output" in varying:  # lr is theirs where they agree, else null
+        varying = [name for name in varying if name != "lr"]
     if axes is None and df.attrs.get("path"):
         axes = axes_of(df.attrs["path"])
     axes = [a for a in (axes or []) if a in varying]
@@ -286,9 +288,12 @@ def _plain(value):
     return str(value) if not isinstance(value, str) else value
 
 
-def _key_text(value):
+NULL_MEANS = {"bias_init": "draw"}  # parameter columns whose null is a value (sweep.params)
+
+
+def _key_text(value, name=None):
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "NA"
+        return NULL_MEANS.get(name, "NA")
     if isinstance(value, (np.floating, float)):
         return format(float(value), ".6g")
     if isinstance(value, (np.bool_, bool)):
@@ -341,7 +346,7 @@ def _human_columns(summary, wide):
     lowest priority is the first left out to fit WIDTH."""
     names, flat = _keys_and_stats(summary)
     recs = flat.to_dict("records")
-    cols = [(n, [_key_text(r[n]) for r in recs], math.inf) for n in names]
+    cols = [(n, [_key_text(r[n], n) for r in recs], math.inf) for n in names]
 
     def add(header, cell, priority):
         cols.append((header, [cell(r) for r in recs], priority))

@@ -10,7 +10,7 @@ import sweep
 from sweep.cli import main
 from sweep.errors import SweepError
 from sweep.results import CATEGORICAL
-from sweep import survival
+from sweep import summary, survival
 from sweep.summary import COLUMNS, axes_of, default_by, format_summary, summarize, time_to_solution, wilson_interval
 
 
@@ -409,3 +409,11 @@ def test_a_missing_directory_is_worded_alike_by_every_command(tmp_path, capsys, 
 
 def test_cli_summary_bad_format_is_a_usage_error(results, capsys):
     assert main(["summary", str(results), "--format", "xml"]) == 2
+
+
+def test_layer_rates_group_without_the_derived_lr_and_drawn_biases_read_draw():
+    df = pd.DataFrame({"lr": [0.1, np.nan, np.nan, 0.5], "lr_hidden": [0.1, 0.1, 0.5, 0.5],
+                       "lr_output": [0.1, 0.5, 0.1, 0.5], "bias_init": [0.0, np.nan, 0.0, np.nan]})
+    assert summary.default_by(df, axes=[]) == ["lr_hidden", "lr_output", "bias_init"]
+    assert [summary._key_text(v, "bias_init") for v in df["bias_init"]] == ["0", "draw", "0", "draw"]
+    assert summary._key_text(np.nan, "lr") == "NA"
