@@ -1,4 +1,4 @@
-"""The scalar rules of training, in one place, beside the losses.
+"""The scalar rules of training, in one place, beside the losses and the activations.
 
 Numba functions shared by the CPU lane kernel (`kernels.kernel`) and the GPU
 kernel (`kernels.cuda_kernel`): a CUDA kernel that calls an `@njit` function
@@ -9,7 +9,7 @@ rule changed here changes on both. Definitions are those of
 """
 from numba import njit
 
-from kernels.vocab import JIT, SATURATION_Z
+from kernels.vocab import JIT
 
 
 
@@ -32,9 +32,3 @@ def criterion_holds(loss, max_err, by_loss, tol, margin):
 def stops(finite, holds, early_stop, e, epochs):
     """Training ends at state e: diverged, converged with early stop, or the last state."""
     return (not finite) or (holds and early_stop) or e == epochs
-
-
-@njit(**JIT)
-def saturated(z):
-    """A pre-activation counts as saturated when |z| > 4 (sigmoid' < 0.018)."""
-    return abs(z) > SATURATION_Z

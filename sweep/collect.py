@@ -34,7 +34,8 @@ STAT_COLUMNS = {
                          "other activations",
     "dead_hidden_end": "the same at the last state",
     "grad_norm": "Euclidean norm of the full gradient at the last state",
-    "outputs": "network outputs for every sample at the last state (list)",
+    "outputs": "network outputs for every sample at the last state (list); null for data sets of more than 64 "
+               "samples (save_weights keeps what recomputes them)",
     "checkpoint_epochs": "states at which the loss was recorded (list)",
     "checkpoint_loss": "the loss at those states; NaN where the run had stopped (list)",
     "chunk_seconds": "wall time of the kernel call that trained the run's chunk (timing: not reproducible)",
@@ -47,6 +48,7 @@ STAT_TYPES = {
     "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "chunk_seconds": _F,
 }
 assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
+OUTPUTS_MAX_SAMPLES = 64  # larger data sets: no outputs per row (272 floats a run would outweigh the rest)
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
 
@@ -142,7 +144,8 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "dead_hidden_start": _nullable(result.dead_hidden_start),
         "dead_hidden_end": _nullable(result.dead_hidden_end),
         "grad_norm": pa.array(result.grad_norm),
-        "outputs": _list_column(result.outputs.T, pa.float64()),
+        "outputs": _list_column(result.outputs.T, pa.float64()) if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES
+        else pa.nulls(n, pa.list_(pa.float64())),
         "checkpoint_epochs": _list_column(ck_epochs, pa.int64()),
         "checkpoint_loss": _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
         "chunk_seconds": pa.array(np.full(n, seconds)),

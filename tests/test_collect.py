@@ -189,3 +189,13 @@ def test_a_sweep_without_biases_has_no_bias_columns(tmp_path):
     rows = sweep.load(tmp_path / "nob")
     assert [c for c in rows.columns if c[:2] in ("w1", "w2", "b1", "b2")] == ["w1_init", "w2_init", "w1_final",
                                                                               "w2_final"]
+
+
+def test_outputs_are_kept_for_small_data_sets_only(tmp_path):
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "big"\nepochs = 3\noutput = "identity"\n[grid]\ndataset = ["small", "large"]\n'
+                    '[datasets.small]\ngenerator = "gaussian"\nsamples = 64\ninputs = 2\n'
+                    '[datasets.large]\ngenerator = "gaussian"\nsamples = 65\ninputs = 2\n')
+    assert main(["run", str(grid), "--out", str(tmp_path), "--quiet"]) == 0
+    rows = sweep.load(tmp_path / "big").set_index("dataset")
+    assert len(rows.loc["small", "outputs"]) == 64 and rows.loc["large", "outputs"] is None
