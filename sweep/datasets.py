@@ -125,11 +125,6 @@ class Dataset:
         return bool(np.all((self.Y == 0.0) | (self.Y == 1.0)))
 
 
-def targets_in_unit_interval(dataset):
-    """Whether every target of `dataset` lies in [0, 1] (needed by runs with a sigmoid output)."""
-    return dataset.unit_targets
-
-
 def first_target_outside_unit_interval(dataset):
     """The index of the first target outside [0, 1], or None when all lie inside (for error messages)."""
     bad = np.flatnonzero(~((dataset.Y >= 0.0) & (dataset.Y <= 1.0)))

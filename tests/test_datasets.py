@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sweep.datasets import (BUILTIN, MAX_INPUTS, MAX_SAMPLES, builtin_dataset, content_digest, dataset_arrays,
-                            first_target_outside_unit_interval, parse_inline, targets_in_unit_interval)
+                            first_target_outside_unit_interval, parse_inline)
 from sweep.errors import GridError
 from sweep.grid import loads_grid
 
@@ -86,10 +86,10 @@ def test_inline_limits_accepted_at_the_boundary():
 def test_inline_targets_may_be_any_finite_number_and_the_dataset_says_which_kind():
     ds = parse_inline("reg", {"inputs": TWO, "targets": [0, 1, 2, -0.5]})
     np.testing.assert_array_equal(ds.Y, [0, 1, 2, -0.5])
-    assert not ds.unit_targets and not targets_in_unit_interval(ds) and not ds.binary_targets
+    assert not ds.unit_targets and not ds.binary_targets
     assert first_target_outside_unit_interval(ds) == 2
     soft = parse_inline("soft", {"inputs": TWO, "targets": [0, 0.25, 1, 0.5]})
-    assert soft.unit_targets and targets_in_unit_interval(soft) and not soft.binary_targets
+    assert soft.unit_targets and not soft.binary_targets
     assert first_target_outside_unit_interval(soft) is None
     hard = parse_inline("hard", {"inputs": TWO, "targets": [[0], [1], [1.0], [0]]})
     assert hard.unit_targets and hard.binary_targets

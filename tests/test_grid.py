@@ -583,3 +583,24 @@ targets = [0, 1]
     assert str(info.value) == ('g.toml: datasets.big.inputs[1][1]: -1e+39 does not fit in float32 (at most 3.403e+38 '
                                'in size), and runs with dtype = "float32" use this data set')
     assert len(expand(loads_grid(text.replace('["float64", "float32"]', '["float64"]'), "g.toml"))) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "a"\ndataset = "r"\n[datasets.r]\ngenerator = "gaussian"\nsamples = 4\ninputs = 2\n',
+     "g.toml: datasets.r: data set 'r' has targets outside [0, 1] (target 0 is -0.703735), which a sigmoid output "
+     'cannot reach: set output = "identity" for its runs'),
+    ('name = "a"\noutput = "identity"\n[grid]\nloss = ["mse", "bce"]\n',
+     'g.toml: loss = "bce" needs output = "sigmoid" (a linear output is a regression: use loss = "mse"); runs of '
+     "grid combine them"),
+])
+def test_outputs_that_cannot_fit_the_targets_or_the_loss_are_refused(text, message):
+    with pytest.raises(GridError) as info:
+        expand(loads_grid(text, "g.toml"))
+    assert str(info.value) == message
+
+
+def test_a_linear_output_takes_any_target_and_a_sigmoid_one_a_boolean_table():
+    runs = runs_of('name = "a"\n[grid]\noutput = ["identity", "sigmoid"]\ndataset = ["xor", "r"]\n'
+                   '[[exclude]]\noutput = "sigmoid"\ndataset = "r"\n'
+                   '[datasets.r]\ngenerator = "teacher"\nsamples = 8\ninputs = 2\nhidden = 3\nactivation = "relu"\n')
+    assert sorted(zip(runs["output"], runs["dataset"])) == [("identity", "r"), ("identity", "xor"), ("sigmoid", "xor")]

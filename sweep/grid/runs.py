@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from sweep.datasets import first_target_outside_unit_interval
 from sweep.errors import GridError
 from sweep.grid.errors import describe_point, in_file
 from sweep.grid.ids import learning_rates, run_ids
@@ -135,12 +136,12 @@ def _check_output_fits(grid, values, codes, source, blocks):
                 raise GridError(f'loss = "bce" needs output = "sigmoid" (a linear output is a regression: use '
                                 f'loss = "mse"); runs of {blocks[source[i]].path} combine them')
             continue
-        Y = grid.datasets[name].Y
-        bad = np.flatnonzero((Y < 0) | (Y > 1))
-        if bad.size:
-            key = f"datasets.{name}" if not grid.datasets[name].builtin else "dataset"
-            raise GridError(f"data set {name!r} has targets outside [0, 1] (target {bad[0]} is {Y[bad[0]]:g}), which "
-                            f'a sigmoid output cannot reach: set output = "identity" for its runs', key=key)
+        data = grid.datasets[name]
+        bad = first_target_outside_unit_interval(data)
+        if bad is not None:
+            raise GridError(f"data set {name!r} has targets outside [0, 1] (target {bad} is {data.Y[bad]:g}), which "
+                            f'a sigmoid output cannot reach: set output = "identity" for its runs',
+                            key=f"datasets.{name}")
 
 
 def _duplicate_error(ids, source, blocks, values, codes):
