@@ -2,6 +2,8 @@
 
     python benchmarks/bench_kernels.py [--epochs 2000] [--networks 4096]
         [--repeats 3] [--loop-networks 16] [--threads N] [--no-startup]
+        [--shapes xor,gaussian,teacher|none] [--shapes-only] [--shape-scale F]
+        [--tile N] [--tile-sweep]
 
 The workload: 2-4-1 sigmoid networks on XOR (4 samples), initial weights
 standard normal x 1 (`np.random.default_rng(0)`, drawn once in the kernels'
@@ -26,10 +28,56 @@ the networks they share, to show they trained the same thing. Then (unless
 measured with the Numba cache cleared and again with it filled
 (benchmarks/startup.py; this deletes kernels/__pycache__/*.nbi|*.nbc first).
 
+Shapes (unless --shapes none): the kernels against the batched NumPy peer
+across the model family, on three workloads (`SHAPES`), each in float64 and
+float32:
+
+  xor       2-4-1, sigmoid hidden, sigmoid output, MSE, reduction sum, lr 0.5,
+            XOR (4 samples), randn x 1 init, zero biases (the workload above);
+            4096 networks x 2000 epochs;
+  gaussian  16-16-1, tanh hidden, identity output, MSE, reduction mean,
+            lr 0.05, standard scaling; 272 samples, inputs and targets N(0, 1)
+            (np.random.default_rng(0)); LeCun init W1 ~ N(0, 1/D),
+            W2 ~ N(0, 1/H), zero biases (stays finite: its loss falls from
+            1.37 to 0.04 over 5000 epochs); 256 networks x 40 epochs;
+  teacher   8-64-1, tanh hidden, identity output, MSE, reduction mean,
+            lr 0.05, standard scaling; 64 samples, inputs N(0, 1), targets of
+            a random tanh teacher 8-8-1 without biases (W1 N(0,1)/sqrt(8),
+            W2 N(0,1)/sqrt(8)); LeCun init as above; 256 networks x 50 epochs.
+
+The networks and epochs make each timing 0.3-2 s on the 2-core machine.
+
+For each: kernel_f64 and kernel_f32 (kernels.train on `--threads` threads, at
+the tile `--tile` or else kernels.batch.default_tile's for the shape), and
+peer_f64 and peer_f32 (benchmarks.peers.train_batched, one thread: the script
+sets OPENBLAS_NUM_THREADS=1 unless it is set), taking
+turns, medians of `--repeats`, in network-epochs/s and GFLOP/s, with the
+kernel/peer ratios. FLOPs per network-epoch are counted analytically
+(`flops_per_network_epoch`), for N samples, D inputs, H hidden units:
+
+  forward      2NDH (X W1) + 2NH (a1 W2)
+  backward     2NDH (dW1 = X^T dZ1) + 2NH (dW2 = a1^T dZ2)
+               + 2NH (dA1 = dZ2 W2^T) + NH (dZ1 = dA1 f'(a1))
+  activations  NH + N (one FLOP each, hidden and output units)
+  total        4NDH + 8NH + N
+
+(biases, the loss, the output delta and the once-an-epoch update are not
+counted): 260 for xor, 313,616 for gaussian, 163,904 for teacher. The final
+MSE of every lane (computed in float64 from the final weights) is compared
+between the methods, relative to the peer's, to show they trained the same
+thing. `--shape-scale` scales the shapes' epochs (a smoke test: 0.01).
+
+--tile-sweep: for each shape and dtype, the kernel timed at tiles 8, 16,
+32, 64, 128 (those <= kernels.vocab.TILE_LANES of the dtype), taking turns,
+medians of `--repeats`, the default tile marked; the final weights must be
+bitwise the same at every tile.
+
 Output: a table, the bar checks (float64 kernels >= 500x loop and >= 15x
-batched), and as the last line one JSON object with keys loop, batched,
-kernel_f64, kernel_f32 (network-epochs per second) followed by ratios, the
-checks, the parameters and the start-up times.
+batched), the shapes' table (and the tile sweep's), and as the last line one
+JSON object with keys loop, batched, kernel_f64, kernel_f32 (network-epochs
+per second) followed by ratios, the checks, the parameters and the start-up
+times, and under "shapes" (and "tile_sweep") the shapes' figures. With
+--shapes-only the XOR comparison above is skipped, and so are its keys.
 """
 import argparse
 import json
@@ -40,13 +88,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# The peers run on one thread: OpenBLAS would otherwise spread the GEMMs of the larger shapes over every
+# core (for no gain there). Set before NumPy is imported (a setting already in the environment is kept).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.peers import train_batched, train_loop  # noqa: E402
+from benchmarks.peers import batched_mse, train_batched, train_loop  # noqa: E402
 from benchmarks.startup import format_startup, measure_startup  # noqa: E402
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
@@ -99,12 +151,12 @@ def run_batched(nets, epochs, threads=1):
     return seconds, params[0].shape[-1] * epochs, params
 
 
-def run_kernel(nets, epochs, dtype, threads):
+def run_kernel(nets, epochs, dtype, threads, tile=None):
     from kernels import train
     params = [np.array(p, dtype=dtype, order="C", copy=True) for p in nets]  # trained in place
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
     t0 = time.perf_counter()
-    train(Xd, Yd, *params, epochs, lr=LR, loss="mse", checkpoints=0, threads=threads)
+    train(Xd, Yd, *params, epochs, lr=LR, loss="mse", checkpoints=0, threads=threads, tile=tile)
     seconds = time.perf_counter() - t0
     return seconds, params[0].shape[-1] * epochs, params
 
@@ -125,9 +177,9 @@ def measure(args):
         "batched_threads": lambda ep, small=False: run_batched(subset(nets, 64) if small else nets, ep,
                                                                args.threads),
         "kernel_f64": lambda ep, small=False: run_kernel(subset(nets, 64) if small else nets, ep,
-                                                         np.float64, args.threads),
+                                                         np.float64, args.threads, args.tile),
         "kernel_f32": lambda ep, small=False: run_kernel(subset(nets, 64) if small else nets, ep,
-                                                         np.float32, args.threads),
+                                                         np.float32, args.threads, args.tile),
     }
     for run in methods.values():          # warm-up: compilation, caches, allocator
         run(10, small=True)
@@ -152,6 +204,233 @@ def agreement(finals, n_loop):
     }, mse
 
 
+# --------------------------------------------------------------------------
+# Shapes: the model family on three workloads, kernel against the peer.
+# --------------------------------------------------------------------------
+
+SHAPE_NAMES = ("xor", "gaussian", "teacher")
+SWEEP_TILES = (8, 16, 32, 64, 128)
+
+
+def flops_per_network_epoch(n_samples, n_inputs, hidden):
+    """FLOPs of one network-epoch (one full-batch step) of a D-H-1 network on N samples, analytically:
+
+        forward      2NDH (X W1) + 2NH (a1 W2)
+        backward     2NDH (dW1) + 2NH (dW2) + 2NH (dA1) + NH (dZ1 = dA1 f'(a1))
+        activations  NH + N (one each)
+        total        4NDH + 8NH + N
+
+    Biases, the loss, the output delta and the update are not counted."""
+    N, D, H = n_samples, n_inputs, hidden
+    forward = 2 * N * D * H + 2 * N * H
+    backward = 2 * N * D * H + 2 * N * H + 2 * N * H + N * H
+    activations = N * H + N
+    return forward + backward + activations
+
+
+def make_workload(name, epochs_scale=1.0):
+    """One of SHAPE_NAMES: data, model, lr, initial networks (float64, kernel layout), networks, epochs."""
+    family = dict(activation="tanh", output="identity", bias=True, scaling="standard", reduction="mean")
+    if name == "xor":
+        Xw, Yw = X, Y
+        family = dict(activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum")
+        lr, networks, epochs, init = LR, 4096, 2000, "randn x 1"
+        desc = "2-4-1 sigmoid/sigmoid, XOR (4 samples), MSE sum, lr 0.5, randn x 1 init"
+    elif name == "gaussian":
+        rng = np.random.default_rng(0)
+        Xw = rng.standard_normal((272, 16))
+        Yw = rng.standard_normal(272)
+        lr, networks, epochs, init = 0.05, 256, 40, "lecun"
+        desc = "16-16-1 tanh/identity, 272 N(0,1) samples and targets, MSE mean, standard scaling, lr 0.05, LeCun init"
+    elif name == "teacher":
+        rng = np.random.default_rng(0)
+        Xw = rng.standard_normal((64, 8))
+        TW1 = rng.standard_normal((8, 8)) / np.sqrt(8)
+        TW2 = rng.standard_normal(8) / np.sqrt(8)
+        Yw = np.tanh(Xw @ TW1) @ TW2
+        lr, networks, epochs, init = 0.05, 256, 50, "lecun"
+        desc = "8-64-1 tanh/identity, 64 samples of a tanh teacher 8-8-1, MSE mean, standard scaling, lr 0.05, LeCun init"
+    else:
+        raise ValueError(f"unknown shape {name!r}; expected one of {', '.join(SHAPE_NAMES)}")
+    n_samples, n_inputs = Xw.shape
+    hidden = H if name == "xor" else {"gaussian": 16, "teacher": 64}[name]
+    rng = np.random.default_rng(0)
+    W1 = rng.standard_normal((n_inputs, hidden, networks))
+    W2 = rng.standard_normal((hidden, networks))
+    if init == "lecun":
+        W1 /= np.sqrt(n_inputs)
+        W2 /= np.sqrt(hidden)
+    nets = (W1, np.zeros((hidden, networks)), W2, np.zeros(networks))
+    for p in nets:
+        p.flags.writeable = False      # every method trains copies
+    return dict(name=name, desc=desc, X=Xw, Y=Yw, family=family, lr=lr, nets=nets, networks=networks,
+                epochs=max(1, int(round(epochs * epochs_scale))), N=n_samples, D=n_inputs, H=hidden,
+                flops=flops_per_network_epoch(n_samples, n_inputs, hidden))
+
+
+def run_kernel_family(w, nets, epochs, dtype, threads, tile):
+    from kernels import train
+    params = [np.array(p, dtype=dtype, order="C", copy=True) for p in nets]  # trained in place
+    Xd, Yd = w["X"].astype(dtype), w["Y"].astype(dtype)
+    t0 = time.perf_counter()
+    train(Xd, Yd, *params, epochs, lr=w["lr"], loss="mse", checkpoints=0, threads=threads, tile=tile, **w["family"])
+    seconds = time.perf_counter() - t0
+    return seconds, params[0].shape[-1] * epochs, params
+
+
+def run_peer_family(w, nets, epochs, dtype):
+    params = [np.array(p, dtype=dtype, copy=True) for p in nets]
+    t0 = time.perf_counter()
+    train_batched(w["X"], w["Y"], *params, w["lr"], epochs, **w["family"])
+    seconds = time.perf_counter() - t0
+    return seconds, params[0].shape[-1] * epochs, params
+
+
+def family_mse(w, params):
+    fam = {k: v for k, v in w["family"].items() if k != "reduction"}
+    return batched_mse(w["X"], w["Y"], *params, **fam)
+
+
+def max_rel_diff(a, b):
+    """Largest |a - b| / |b| over lanes (0 where both are 0)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = np.maximum(np.abs(b), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(a - b) / scale))
+
+
+def measure_shape(w, args):
+    """The four methods on one workload, taking turns; medians and agreement."""
+    from kernels.batch import default_tile
+    nets, epochs = w["nets"], w["epochs"]
+    small = subset(nets, 16)
+    methods = {
+        "kernel_f64": lambda n, ep: run_kernel_family(w, n, ep, np.float64, args.threads, args.tile),
+        "peer_f64": lambda n, ep: run_peer_family(w, n, ep, np.float64),
+        "kernel_f32": lambda n, ep: run_kernel_family(w, n, ep, np.float32, args.threads, args.tile),
+        "peer_f32": lambda n, ep: run_peer_family(w, n, ep, np.float32),
+    }
+    for run in methods.values():          # warm-up: compilation (or the cache), allocator
+        run(small, 3)
+    rates = {name: [] for name in methods}
+    finals = {}
+    for _ in range(args.repeats):
+        for name, run in methods.items():
+            seconds, net_epochs, final = run(nets, epochs)
+            rates[name].append(net_epochs / seconds)
+            finals[name] = final
+    rate = {name: statistics.median(r) for name, r in rates.items()}
+    mse = {name: family_mse(w, p) for name, p in finals.items()}
+    tiles = {dt: int(default_tile(dt, w["N"], w["D"], w["H"])) for dt in ("float64", "float32")}
+    res = {
+        "N": w["N"], "D": w["D"], "H": w["H"], "networks": w["networks"], "epochs": epochs,
+        "model": w["family"], "lr": w["lr"],
+        "flops_per_network_epoch": w["flops"],
+        "default_tile": tiles,
+        "tile": {dt: int(args.tile) if args.tile else tiles[dt] for dt in tiles},
+        "threads": args.threads,
+    }
+    for name in methods:
+        res[name] = rate[name]
+        res[name + "_gflops"] = rate[name] * w["flops"] / 1e9
+    res.update({
+        "kernel_f64_vs_peer_f64": rate["kernel_f64"] / rate["peer_f64"],
+        "kernel_f32_vs_peer_f32": rate["kernel_f32"] / rate["peer_f32"],
+        "kernel_f32_vs_peer_f64": rate["kernel_f32"] / rate["peer_f64"],
+        "final_mse_median": float(np.median(mse["peer_f64"])),
+        "all_finite": bool(all(np.all(np.isfinite(m)) for m in mse.values())),
+        "max_rel_final_mse_diff": {
+            "kernel_f64_vs_peer_f64": max_rel_diff(mse["kernel_f64"], mse["peer_f64"]),
+            "kernel_f32_vs_peer_f32": max_rel_diff(mse["kernel_f32"], mse["peer_f32"]),
+            "kernel_f32_vs_peer_f64": max_rel_diff(mse["kernel_f32"], mse["peer_f64"]),
+            "peer_f32_vs_peer_f64": max_rel_diff(mse["peer_f32"], mse["peer_f64"]),
+        },
+    })
+    return res, rates
+
+
+def print_shapes(shapes, all_rates, args):
+    print(f"shapes: kernels on {args.threads} thread(s), peer (benchmarks.peers.train_batched) on 1; "
+          f"median of {args.repeats}; GFLOP/s from flops_per_network_epoch = 4NDH + 8NH + N")
+    header = (f"{'shape':<10}{'N-D-H':>11}{'flop/net-ep':>12}{'nets x epochs':>15}  {'method':<11}{'tile':>5}"
+              f"{'net-epochs/s':>14}{'GFLOP/s':>9}{'vs peer':>9}   runs (M/s)")
+    print(header)
+    print("-" * len(header))
+    for name, r in shapes.items():
+        first = True
+        for method in ("kernel_f64", "peer_f64", "kernel_f32", "peer_f32"):
+            dt = "float64" if method.endswith("64") else "float32"
+            kern = method.startswith("kernel")
+            tile = str(r["tile"][dt]) if kern else "-"
+            ratio = f"{r[method] / r['peer_' + method[-3:]]:.2f}x" if kern else ""
+            lead = (f"{name:<10}{r['N']:>4}-{r['D']}-{r['H']:<4}{r['flops_per_network_epoch']:>12,}"
+                    f"{r['networks']:>7} x {r['epochs']:<5}") if first else " " * 48
+            runs = " ".join(f"{x / 1e6:.3g}" for x in all_rates[name][method])
+            print(f"{lead}  {method:<11}{tile:>5}{r[method]:>14,.0f}{r[method + '_gflops']:>9.2f}{ratio:>9}   {runs}")
+            first = False
+        d = r["max_rel_final_mse_diff"]
+        print(f"{'':<10}same workload: max rel. final-MSE diff kernel_f64 vs peer_f64 "
+              f"{d['kernel_f64_vs_peer_f64']:.1e}, kernel_f32 vs peer_f32 {d['kernel_f32_vs_peer_f32']:.1e}, "
+              f"kernel_f32 vs peer_f64 {d['kernel_f32_vs_peer_f64']:.1e}; median final MSE "
+              f"{r['final_mse_median']:.3g}; finite: {r['all_finite']}; default tile f64 "
+              f"{r['default_tile']['float64']}, f32 {r['default_tile']['float32']}")
+    print()
+
+
+def tile_sweep(workloads, args):
+    """The kernel at each tile of SWEEP_TILES (<= TILE_LANES), per shape and dtype, taking turns."""
+    from kernels.batch import default_tile
+    from kernels.vocab import TILE_LANES
+    table = {}
+    for w in workloads:
+        table[w["name"]] = {}
+        for dt in (np.float64, np.float32):
+            name = np.dtype(dt).name
+            tiles = [t for t in SWEEP_TILES if t <= TILE_LANES[name]]
+            run = {t: (lambda n, ep, t=t: run_kernel_family(w, n, ep, dt, args.threads, t)) for t in tiles}
+            for t in tiles:
+                run[t](subset(w["nets"], 16), 3)
+            rates = {t: [] for t in tiles}
+            finals = {}
+            for _ in range(args.repeats):
+                for t in tiles:
+                    seconds, net_epochs, final = run[t](w["nets"], w["epochs"])
+                    rates[t].append(net_epochs / seconds)
+                    finals[t] = final
+            same = all(all(np.array_equal(p, q) for p, q in zip(finals[tiles[0]], finals[t])) for t in tiles)
+            table[w["name"]][name] = {
+                "default_tile": int(default_tile(dt, w["N"], w["D"], w["H"])),
+                "rates": {str(t): statistics.median(r) for t, r in rates.items()},
+                "runs": {str(t): r for t, r in rates.items()},
+                "bitwise_same_across_tiles": bool(same),
+                "flops_per_network_epoch": w["flops"],
+            }
+    return table
+
+
+def print_tile_sweep(table, args):
+    print(f"tile sweep: kernel network-epochs/s (GFLOP/s) by tile, {args.threads} thread(s), median of "
+          f"{args.repeats}; * = default_tile; best in []")
+    header = f"{'shape':<10}{'dtype':<9}" + "".join(f"{t:>20}" for t in SWEEP_TILES) + "   best/default  same"
+    print(header)
+    print("-" * len(header))
+    for shape, by_dtype in table.items():
+        for dt, r in by_dtype.items():
+            best = max(r["rates"], key=r["rates"].get)
+            cells = []
+            for t in SWEEP_TILES:
+                v = r["rates"].get(str(t))
+                if v is None:
+                    cells.append(f"{'-':>20}")
+                    continue
+                txt = f"{v / 1e6:.3g}M ({v * r['flops_per_network_epoch'] / 1e9:.2f})"
+                txt += "*" if t == r["default_tile"] else " "
+                txt = f"[{txt}]" if str(t) == best else f" {txt} "
+                cells.append(f"{txt:>20}")
+            gain = r["rates"][best] / r["rates"][str(r["default_tile"])] if str(r["default_tile"]) in r["rates"] else float("nan")
+            print(f"{shape:<10}{dt:<9}" + "".join(cells) + f"   {gain:10.2f}x   {r['bitwise_same_across_tiles']}")
+    print()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=2000)
@@ -160,17 +439,52 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of the kernels and of batched_threads")
     ap.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="lanes per kernel tile (default: kernels.batch.default_tile of the shape)")
+    ap.add_argument("--shapes", default=",".join(SHAPE_NAMES),
+                    help=f"comma-separated workloads of the shapes' comparison ({', '.join(SHAPE_NAMES)}), or none")
+    ap.add_argument("--shapes-only", action="store_true", help="skip the XOR comparison with the loop (and its bars)")
+    ap.add_argument("--shape-scale", type=float, default=1.0, help="scale the shapes' epochs (0.01: a smoke test)")
+    ap.add_argument("--tile-sweep", action="store_true",
+                    help=f"time the kernel at tiles {', '.join(map(str, SWEEP_TILES))} per shape and dtype")
     args = ap.parse_args(argv)
     if args.loop_networks > args.networks:
         ap.error("--loop-networks must not exceed --networks")
+    if args.tile is not None and args.tile < 1:
+        ap.error("--tile must be >= 1")
+    shape_names = [] if args.shapes.strip().lower() == "none" else [n.strip() for n in args.shapes.split(",") if n.strip()]
+    bad = [n for n in shape_names if n not in SHAPE_NAMES]
+    if bad:
+        ap.error(f"unknown shape {bad[0]!r}; expected some of {', '.join(SHAPE_NAMES)} or none")
+    if args.shapes_only and not shape_names:
+        ap.error("--shapes-only needs at least one shape")
+    workloads = [make_workload(n, args.shape_scale) for n in shape_names]
 
+    out = {}
+    if not args.shapes_only:
+        out = xor_comparison(args)
+    shapes, shape_rates = {}, {}
+    for w in workloads:
+        shapes[w["name"]], shape_rates[w["name"]] = measure_shape(w, args)
+    if shapes:
+        print_shapes(shapes, shape_rates, args)
+        out["shapes"] = shapes
+    if args.tile_sweep and workloads:
+        sweep = tile_sweep(workloads, args)
+        print_tile_sweep(sweep, args)
+        out["tile_sweep"] = sweep
+    print(json.dumps(out))
+
+
+def xor_comparison(args):
+    """The XOR table and the bars; returns the JSON figures."""
     rate, all_rates, finals = measure(args)
     agree, mse = agreement(finals, args.loop_networks)
     startup = None if args.no_startup else measure_startup(clear_cache=True)
 
     print(f"2-{H}-1 sigmoid networks on XOR, MSE, lr {LR}, randn x 1 init, {args.epochs} epochs; "
           f"loop on {args.loop_networks} networks, the others on {args.networks}; "
-          f"kernels on {args.threads} thread(s); median of {args.repeats}")
+          f"kernels on {args.threads} thread(s), tile {args.tile or 'default'}; median of {args.repeats}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}")
     print()
@@ -196,6 +510,7 @@ def main(argv=None):
     print(f"bar: kernel_f64 >= {BAR_LOOP:g}x loop:    {vs_loop:9.1f}x  {'PASS' if pass_loop else 'FAIL'}")
     print(f"bar: kernel_f64 >= {BAR_BATCHED:g}x batched:  {vs_batched:9.2f}x  {'PASS' if pass_batched else 'FAIL'}"
           f"   (against batched_threads: {rate['kernel_f64'] / rate['batched_threads']:.2f}x)")
+    print()
 
     out = {name: rate[name] for name in ("loop", "batched", "kernel_f64", "kernel_f32")}
     out.update({
@@ -211,12 +526,13 @@ def main(argv=None):
         "networks": args.networks,
         "loop_networks": args.loop_networks,
         "threads": args.threads,
+        "tile": args.tile,
         "repeats": args.repeats,
         "max_final_mse_diff": agree,
     })
     if startup is not None:
         out.update({k: startup[k] for k in ("startup_first_s", "startup_second_s", "startup_baseline_s")})
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

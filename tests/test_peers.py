@@ -252,10 +252,30 @@ def test_batched_family_rejects_bad_arguments():
 def test_bench_script_smoke(capsys):
     pytest.importorskip("kernels")
     from benchmarks.bench_kernels import main
-    main(["--epochs", "20", "--networks", "64", "--loop-networks", "2", "--repeats", "1", "--no-startup"])
+    main(["--epochs", "20", "--networks", "64", "--loop-networks", "2", "--repeats", "1", "--no-startup",
+          "--shape-scale", "0.02", "--tile-sweep"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     out = json.loads(last)
     assert list(out)[:4] == ["loop", "batched", "kernel_f64", "kernel_f32"]
     assert all(out[k] > 0 for k in ("loop", "batched", "kernel_f64", "kernel_f32"))
     assert out["max_final_mse_diff"]["loop_vs_batched"] < 1e-12
     assert out["max_final_mse_diff"]["kernel_f64_vs_batched"] < 1e-12
+    # the shapes: the kernel and the generalised peer train the same networks
+    assert list(out["shapes"]) == ["xor", "gaussian", "teacher"]
+    for shape in out["shapes"].values():
+        assert all(shape[k] > 0 for k in ("kernel_f64", "peer_f64", "kernel_f32", "peer_f32"))
+        assert shape["all_finite"]
+        assert shape["max_rel_final_mse_diff"]["kernel_f64_vs_peer_f64"] < 1e-12
+        assert shape["max_rel_final_mse_diff"]["kernel_f32_vs_peer_f64"] < 1e-4
+    assert out["shapes"]["gaussian"]["flops_per_network_epoch"] == 4 * 272 * 16 * 16 + 8 * 272 * 16 + 272
+    for by_dtype in out["tile_sweep"].values():
+        for sweep in by_dtype.values():
+            assert sweep["bitwise_same_across_tiles"]
+            assert str(sweep["default_tile"]) in sweep["rates"]
+
+
+def test_flops_per_network_epoch():
+    from benchmarks.bench_kernels import flops_per_network_epoch
+    assert flops_per_network_epoch(4, 2, 4) == 260
+    assert flops_per_network_epoch(64, 8, 64) == 163_904
+    assert flops_per_network_epoch(272, 16, 16) == 313_616
