@@ -235,13 +235,13 @@ def make_workload(name, epochs_scale=1.0):
         Xw, Yw = X, Y
         family = dict(activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum")
         lr, networks, epochs, init = LR, 4096, 2000, "randn x 1"
-        desc = "2-4-1 sigmoid/sigmoid, XOR (4 samples), MSE sum, lr 0.5, randn x 1 init"
+        desc = "2-4-1 sigmoid/sigmoid, XOR (4 samples), MSE, sum, standard, lr 0.5, randn x 1 init"
     elif name == "gaussian":
         rng = np.random.default_rng(0)
         Xw = rng.standard_normal((272, 16))
         Yw = rng.standard_normal(272)
         lr, networks, epochs, init = 0.05, 256, 40, "lecun"
-        desc = "16-16-1 tanh/identity, 272 N(0,1) samples and targets, MSE mean, standard scaling, lr 0.05, LeCun init"
+        desc = "16-16-1 tanh/identity, 272 N(0,1) inputs and targets, MSE, mean, standard, lr 0.05, LeCun init"
     elif name == "teacher":
         rng = np.random.default_rng(0)
         Xw = rng.standard_normal((64, 8))
@@ -249,7 +249,7 @@ def make_workload(name, epochs_scale=1.0):
         TW2 = rng.standard_normal(8) / np.sqrt(8)
         Yw = np.tanh(Xw @ TW1) @ TW2
         lr, networks, epochs, init = 0.05, 256, 50, "lecun"
-        desc = "8-64-1 tanh/identity, 64 samples of a tanh teacher 8-8-1, MSE mean, standard scaling, lr 0.05, LeCun init"
+        desc = "8-64-1 tanh/identity, 64 samples of a tanh teacher 8-8-1, MSE, mean, standard, lr 0.05, LeCun init"
     else:
         raise ValueError(f"unknown shape {name!r}; expected one of {', '.join(SHAPE_NAMES)}")
     n_samples, n_inputs = Xw.shape
@@ -322,7 +322,7 @@ def measure_shape(w, args):
     mse = {name: family_mse(w, p) for name, p in finals.items()}
     tiles = {dt: int(default_tile(dt, w["N"], w["D"], w["H"])) for dt in ("float64", "float32")}
     res = {
-        "N": w["N"], "D": w["D"], "H": w["H"], "networks": w["networks"], "epochs": epochs,
+        "desc": w["desc"], "N": w["N"], "D": w["D"], "H": w["H"], "networks": w["networks"], "epochs": epochs,
         "model": w["family"], "lr": w["lr"],
         "flops_per_network_epoch": w["flops"],
         "default_tile": tiles,
@@ -351,7 +351,9 @@ def measure_shape(w, args):
 def print_shapes(shapes, all_rates, args):
     print(f"shapes: kernels on {args.threads} thread(s), peer (benchmarks.peers.train_batched) on 1; "
           f"median of {args.repeats}; GFLOP/s from flops_per_network_epoch = 4NDH + 8NH + N")
-    header = (f"{'shape':<10}{'N-D-H':>11}{'flop/net-ep':>12}{'nets x epochs':>15}  {'method':<11}{'tile':>5}"
+    for name, r in shapes.items():
+        print(f"  {name:<9}{r['desc']}; {r['networks']} networks x {r['epochs']} epochs")
+    header = (f"{'shape':<10}{'D-H-1, N':<14}{'flop/net-ep':>11}{'nets x epochs':>15}  {'method':<11}{'tile':>5}"
               f"{'net-epochs/s':>14}{'GFLOP/s':>9}{'vs peer':>9}   runs (M/s)")
     print(header)
     print("-" * len(header))
@@ -362,8 +364,9 @@ def print_shapes(shapes, all_rates, args):
             kern = method.startswith("kernel")
             tile = str(r["tile"][dt]) if kern else "-"
             ratio = f"{r[method] / r['peer_' + method[-3:]]:.2f}x" if kern else ""
-            lead = (f"{name:<10}{r['N']:>4}-{r['D']}-{r['H']:<4}{r['flops_per_network_epoch']:>12,}"
-                    f"{r['networks']:>7} x {r['epochs']:<5}") if first else " " * 48
+            size = f"{r['D']}-{r['H']}-1, {r['N']}"
+            lead = (f"{name:<10}{size:<14}{r['flops_per_network_epoch']:>11,}"
+                    f"{r['networks']:>7} x {r['epochs']:<5}") if first else " " * 50
             runs = " ".join(f"{x / 1e6:.3g}" for x in all_rates[name][method])
             print(f"{lead}  {method:<11}{tile:>5}{r[method]:>14,.0f}{r[method + '_gflops']:>9.2f}{ratio:>9}   {runs}")
             first = False
@@ -426,7 +429,8 @@ def print_tile_sweep(table, args):
                 txt += "*" if t == r["default_tile"] else " "
                 txt = f"[{txt}]" if str(t) == best else f" {txt} "
                 cells.append(f"{txt:>20}")
-            gain = r["rates"][best] / r["rates"][str(r["default_tile"])] if str(r["default_tile"]) in r["rates"] else float("nan")
+            default = r["rates"].get(str(r["default_tile"]))
+            gain = r["rates"][best] / default if default else float("nan")
             print(f"{shape:<10}{dt:<9}" + "".join(cells) + f"   {gain:10.2f}x   {r['bitwise_same_across_tiles']}")
     print()
 
@@ -437,7 +441,8 @@ def main(argv=None):
     ap.add_argument("--networks", type=int, default=4096, help="networks for batched and kernels")
     ap.add_argument("--loop-networks", type=int, default=16, help="networks for the (slow) loop")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of the kernels and of batched_threads")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="threads of the kernels and of batched_threads")
     ap.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     ap.add_argument("--tile", type=int, default=None,
                     help="lanes per kernel tile (default: kernels.batch.default_tile of the shape)")
@@ -452,7 +457,9 @@ def main(argv=None):
         ap.error("--loop-networks must not exceed --networks")
     if args.tile is not None and args.tile < 1:
         ap.error("--tile must be >= 1")
-    shape_names = [] if args.shapes.strip().lower() == "none" else [n.strip() for n in args.shapes.split(",") if n.strip()]
+    shape_names = [n.strip() for n in args.shapes.split(",") if n.strip()]
+    if shape_names == ["none"]:
+        shape_names = []
     bad = [n for n in shape_names if n not in SHAPE_NAMES]
     if bad:
         ap.error(f"unknown shape {bad[0]!r}; expected some of {', '.join(SHAPE_NAMES)} or none")

@@ -118,8 +118,8 @@ class Variant:
 
 
 def default_tile(dtype, n_samples, n_inputs, hidden):
-    """Lanes per tile: `TILE_LANES` for small networks, fewer (a power of two, at least one AVX-512
-    vector) when a tile's parameters, velocities, gradients and outputs would not stay in cache."""
+    """Lanes per tile: `TILE_LANES`, or fewer (a power of two, at least one AVX-512 vector) for networks so
+    large that a tile's parameters, velocities, gradients and outputs would outgrow `TILE_BYTES`."""
     dtype = np.dtype(dtype)
     per_lane = dtype.itemsize * (3 * (n_inputs * hidden + 2 * hidden + 1) + 2 * hidden + n_samples + 16)
     tile = TILE_LANES[dtype.name]
@@ -129,7 +129,10 @@ def default_tile(dtype, n_samples, n_inputs, hidden):
     return tile
 
 
-TILE_BYTES = 192 * 1024  # a tile's working set: within a core's L2 (512 KiB on Zen 3, 1-2 MiB elsewhere)
+# A tile's working set by the count above (which includes velocities a run without momentum never touches).
+# Measured (benchmarks/bench_kernels.py --tile-sweep, Zen 3): up to several MiB, a larger tile gains more from
+# longer vector loops than it loses in cache; 8 MiB picks within ~10% of the best tile of every shape tried.
+TILE_BYTES = 8 * 1024 * 1024
 
 
 def _per_lane(value, dtype, what, n_lanes):
@@ -319,7 +322,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     ck_sorted = batch.checkpoints_sorted
     epochs = batch.epochs
     X, model, out, bias = batch.kernel_model()
-    kernel = _k.train_range_for(batch.variant.activation)
+    kernel = _k.train_range_for(batch.variant.activation, bool(np.any(model != 1)))
 
     out_f = np.full((N_FLOAT_STATS, n_lanes), np.nan)
     out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)

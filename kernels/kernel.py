@@ -5,18 +5,18 @@ innermost and contiguous, so the loops over lanes compile to SIMD code (with
 the vectorisable exp and tanh of `kernels.fastmath`). Each lane may have its
 own learning rates (hidden and output layer), loss, BCE eps, momentum,
 criterion, margin, tol and early-stop flag. The model (`kernels.batch.Variant`)
-is the same for every lane of a call. Its activation is compiled in:
-`train_range_for` builds one kernel per activation as a closure over its
-code, so the activation's branches fold away (Numba caches each on disk; the
-closure's values are part of its cache key; a first compile takes seconds
-per activation and dtype). The rest of the model costs the default sigmoid
-network nothing and is passed in: the input scale s1 of the ntk and
+is the same for every lane of a call. Its activation, and whether the
+output's sum and delta carry factors (an output scale s2 != 1 or the mean
+reduction), are compiled in: `train_range_for` builds one kernel per pair
+as a closure over them, so their branches fold away (Numba caches each on
+disk; the closure's values are part of its cache key; a first compile takes
+seconds per kernel and dtype). The rest of the model costs the default
+sigmoid network nothing and is passed in: the input scale s1 of the ntk and
 mean-field parameterisations is applied to X once, before the kernel (s1 X W1
-is X s1 W1, and the gradient of W1 is (s1 X)^T dZ1), the output scale s2 and
-the reduction are factors on the output's sum and delta (1 for the standard
-network: exact), a network without biases has zero biases that are never
-updated (adding 0 changes no value), and the output unit (sigmoid or
-identity) is a choice per sample, outside the loops over hidden units.
+is X s1 W1, and the gradient of W1 is (s1 X)^T dZ1), the factors s2 and r
+are values, a network without biases has zero biases that are never updated
+(adding 0 changes no value), and the output unit (sigmoid or identity) is a
+choice per sample, outside the loops over hidden units.
 
 The math is that of `kernels.reference` (see its docstring for the
 definitions of every statistic); the tests compare the two lane by lane. The
@@ -189,20 +189,35 @@ _KERNELS = {}
 _BUILD = threading.Lock()
 
 
-def train_range_for(activation):
-    """The kernel of an activation code (kernels.vocab.ACTIVATIONS), built once per process; Numba
-    compiles it per dtype at its first call, or loads it from its cache."""
-    kernel = _KERNELS.get(activation)
+@njit(**KERNEL_JIT)
+def _output_z(u2, s2, b2, factors):
+    """z2 = s2 u2 + b2; without `factors` (s2 = 1) no multiply is compiled at all."""
+    return u2 * s2 + b2 if factors else u2 + b2
+
+
+@njit(**KERNEL_JIT)
+def _times(x, factor, factors):
+    """x times the factor of the scaling or the reduction, or x itself without `factors`."""
+    return x * factor if factors else x
+
+
+def train_range_for(activation, factors):
+    """The kernel of an activation code (kernels.vocab.ACTIVATIONS), and of whether the output's sum and
+    delta have factors (s2 != 1 or the mean reduction), built once per process; Numba compiles it per
+    dtype at its first call, or loads it from its cache."""
+    key = (int(activation), bool(factors))
+    kernel = _KERNELS.get(key)
     if kernel is None:
         with _BUILD:
-            kernel = _KERNELS.get(activation)
+            kernel = _KERNELS.get(key)
             if kernel is None:
-                kernel = _KERNELS[activation] = _build(int(activation))
+                kernel = _KERNELS[key] = _build(*key)
     return kernel
 
 
-def _build(act):
+def _build(act, factors):
     ACT = act
+    FACTORS = factors
 
     @njit(**KERNEL_JIT)
     def train_range(X, Y, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum,
@@ -352,34 +367,34 @@ def _build(act):
                     # factor is b2's gradient, and d2 = delta s2 r carries the output layer's factor backwards.
                     if has_bce:  # BCE takes a sigmoid output only
                         for j in range(active):
-                            a = activate(z2[j] * s2 + b2[j], SIGMOID, one)
+                            a = activate(_output_z(z2[j], s2, b2[j], FACTORS), SIGMOID, one)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err
                             maxerr[j] = err if err > maxerr[j] else maxerr[j]
                             dz = bce_delta(a, yn, t_eps[j], one) if t_bce[j] else mse_delta(a, yn, one)
-                            gb2[j] += dz * rg
-                            d2[j] = dz * s2r
+                            gb2[j] += _times(dz, rg, FACTORS)
+                            d2[j] = _times(dz, s2r, FACTORS)
                     elif out_sigmoid:
                         for j in range(active):
-                            a = activate(z2[j] * s2 + b2[j], SIGMOID, one)
+                            a = activate(_output_z(z2[j], s2, b2[j], FACTORS), SIGMOID, one)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err
                             maxerr[j] = err if err > maxerr[j] else maxerr[j]
                             dz = mse_delta(a, yn, one)
-                            gb2[j] += dz * rg
-                            d2[j] = dz * s2r
+                            gb2[j] += _times(dz, rg, FACTORS)
+                            d2[j] = _times(dz, s2r, FACTORS)
                     else:
                         for j in range(active):
-                            a = z2[j] * s2 + b2[j]
+                            a = _output_z(z2[j], s2, b2[j], FACTORS)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err
                             maxerr[j] = err if err > maxerr[j] else maxerr[j]
                             dz = mse_delta_linear(a, yn)
-                            gb2[j] += dz * rg
-                            d2[j] = dz * s2r
+                            gb2[j] += _times(dz, rg, FACTORS)
+                            d2[j] = _times(dz, s2r, FACTORS)
                     # Backward through the hidden layer.
                     for h in range(hidden):
                         if k == 0:
