@@ -351,7 +351,7 @@ def warm_up(dtypes=(np.float64,), **variant):
     """Compile, or load from Numba's cache, the kernels for these dtypes (and model variant: the
     names of `train`'s activation, output, bias, scaling, reduction) now, so that the first real
     call is not slowed by it (seconds on a first start)."""
-    X = np.zeros((1, 1))
+    X = np.zeros((2, 1))  # 2 samples and 2 hidden units: the mean and ntk's factors are not 1, as in real use
     for dtype in dtypes:
-        train(X, np.zeros(1), np.zeros((1, 1, 1), dtype), np.zeros((1, 1), dtype), np.zeros((1, 1), dtype),
+        train(X, np.zeros(2), np.zeros((1, 2, 1), dtype), np.zeros((2, 1), dtype), np.zeros((2, 1), dtype),
               np.zeros(1, dtype), 1, lr=0.1, checkpoints=0, **variant)

@@ -317,7 +317,7 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
                               datasets[chunk.dataset].Y, prepared.params_schema, with_weights) for chunk in todo]
         if work and backend in ("threads", "processes"):
-            _warm_up(sorted({(chunk.dtype, chunk.variant[0]) for chunk in todo}), None if quiet else say)
+            _warm_up(sorted({(chunk.dtype, chunk.variant) for chunk in todo}), None if quiet else say)
         progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
                             quiet=quiet, stream=stream, label=label.rstrip(": "))
         trained_runs = trained_net_epochs = converged = 0
@@ -345,9 +345,9 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
 
 
 def _warm_up(kinds, say=None, patience=1.5):
-    """Compile the kernels of these (dtype, activation) pairs, or load them from Numba's cache, before the
-    clocks start; if that takes longer than `patience` seconds (a first start compiles: seconds per
-    activation and dtype), say what is going on."""
+    """Compile the kernels of these (dtype, variant) pairs (a variant as `sweep.plan.Chunk.variant`), or load
+    them from Numba's cache, before the clocks start; if that takes longer than `patience` seconds (a first
+    start compiles: seconds per kernel), say what is going on."""
     import threading
 
     from kernels import warm_up
@@ -359,7 +359,9 @@ def _warm_up(kinds, say=None, patience=1.5):
                 say("sweep: compiling the kernels (first start only: later starts load them from Numba's cache)")
         threading.Thread(target=tell, daemon=True).start()
     try:
-        for dtype, activation in kinds:
-            warm_up((dtype,), activation=activation)
+        from sweep.execute import MODEL
+
+        for dtype, variant in kinds:
+            warm_up((dtype,), **dict(zip(MODEL, variant)))
     finally:
         done.set()

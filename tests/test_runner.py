@@ -241,12 +241,16 @@ def test_a_slow_kernel_load_says_it_is_compiling(monkeypatch):
     from sweep.runner import _warm_up
 
     said = []
-    monkeypatch.setattr(kernels, "warm_up", lambda dtypes: time.sleep(0.3))
-    _warm_up(["float64"], said.append, patience=0.05)
+    calls = []
+    monkeypatch.setattr(kernels, "warm_up", lambda dtypes, **variant: (calls.append((dtypes, variant)),
+                                                                       time.sleep(0.3)))
+    _warm_up([("float64", ("tanh", "identity", False, "ntk", "mean"))], said.append, patience=0.05)
+    assert calls == [(("float64",), dict(activation="tanh", output="identity", bias=False, scaling="ntk",
+                                         reduction="mean"))]
     assert said == ["sweep: compiling the kernels (first start only: later starts load them from Numba's cache)"]
     said.clear()
-    monkeypatch.setattr(kernels, "warm_up", lambda dtypes: None)
-    _warm_up(["float64"], said.append, patience=0.5)
+    monkeypatch.setattr(kernels, "warm_up", lambda dtypes, **variant: None)
+    _warm_up([("float64", ("sigmoid", "sigmoid", True, "standard", "sum"))], said.append, patience=0.5)
     time.sleep(0.6)
     assert said == []
 
