@@ -37,14 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse", "ACTIVATIONS", "OUTPUTS",
-           "SCALINGS", "REDUCTIONS"]
+from kernels.batch import Variant
+from kernels.vocab import ACTIVATIONS, OUTPUTS, REDUCTIONS, SCALINGS
 
-# The model family, the names of kernels.vocab (repeated here: the peers are plain NumPy).
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-OUTPUTS = ("sigmoid", "identity")
-SCALINGS = ("standard", "ntk", "mean-field")
-REDUCTIONS = ("sum", "mean")
+__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse"]
 
 
 def record_epochs(epochs, record_every):
@@ -141,12 +137,8 @@ def layer_scales(scaling, n_inputs, hidden, dtype):
 
 
 def _check_family(activation, output, bias, scaling, reduction):
-    for value, names, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
-                               (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction")):
-        if value not in names:
-            raise ValueError(f"{what} must be one of {', '.join(names)}; got {value!r}")
-    if not isinstance(bias, (bool, np.bool_)):
-        raise ValueError(f"bias must be True or False; got {bias!r}")
+    """The kernels' validation of a model (the same names, the same messages)."""
+    Variant.of(activation, output, bias, scaling, reduction)
 
 
 def _rate(value, dtype, what, n_lanes):
