@@ -38,6 +38,8 @@ STAT_COLUMNS = {
                "samples (save_weights keeps what recomputes them)",
     "checkpoint_epochs": "states at which the loss was recorded (list)",
     "checkpoint_loss": "the loss at those states; NaN where the run had stopped (list)",
+    "dataset_sha256": "hash of the content of the run's data set (16 hex digits; part of its run_id): the data a "
+                      "generator made, or that a table held, is identified without being stored in the rows",
     "chunk_seconds": "wall time of the kernel call that trained the run's chunk (timing: not reproducible)",
 }
 _F, _I, _B = pa.float64(), pa.int64(), pa.bool_()
@@ -45,7 +47,8 @@ STAT_TYPES = {
     "converged": _B, "epoch_converged": _I, "epochs_run": _I, "final_loss": _F, "min_loss": _F, "final_mse": _F,
     "accuracy": _F, "outcome": pa.string(), "diverged": _B, "sat_hidden_start": _F, "sat_output_start": _F,
     "sat_hidden_end": _F, "sat_output_end": _F, "dead_hidden_start": _F, "dead_hidden_end": _F, "grad_norm": _F, "outputs": pa.list_(_F),
-    "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "chunk_seconds": _F,
+    "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "dataset_sha256": pa.string(),
+    "chunk_seconds": _F,
 }
 assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
 OUTPUTS_MAX_SAMPLES = 64  # larger data sets: no outputs per row (272 floats a run would outweigh the rest)
@@ -110,11 +113,12 @@ def result_schema(params_schema, weights=()):
     return pa.schema(fields, metadata=params_schema.metadata)
 
 
-def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None):
+def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None,
+            dataset_sha256=None):
     """Arrow table of one chunk.
 
     params: the chunk's runs (lane order), their parameter columns with run_id.
-    result: kernels.TrainResult. ck_columns: indices into result.checkpoint_* of the
+    result: kernels.TrainResult. dataset_sha256: the content hash of the chunk's data set. ck_columns: indices into result.checkpoint_* of the
     user's checkpoints. loss_at_90: loss at 90% of the epochs (for `outcome`).
     params_schema: the Arrow schema of the parameter columns, the same for every part.
     weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights, the columns of
@@ -148,6 +152,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         else pa.nulls(n, pa.list_(pa.float64())),
         "checkpoint_epochs": _list_column(ck_epochs, pa.int64()),
         "checkpoint_loss": _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
+        "dataset_sha256": pa.array([dataset_sha256] * n, pa.string()),
         "chunk_seconds": pa.array(np.full(n, seconds)),
     }
     for name, column in cols.items():

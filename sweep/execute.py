@@ -7,6 +7,7 @@ import pandas as pd
 from kernels import checkpoint_epochs, train
 from kernels.init import initial_lanes
 from sweep.collect import collect, weight_lists
+from sweep.datasets import content_digest
 
 
 def user_checkpoints(spec, epochs):
@@ -53,6 +54,7 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), thr
     the sweep (`sweep.collect.weight_columns`), () for none."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
+    digest = content_digest(X, Y)
     X = np.asarray(X, dtype)
     Y = np.asarray(Y, dtype)
     W1, b1, W2, b2 = initial_lanes(runs["init"].to_numpy(object), runs["seed"].to_numpy(),
@@ -78,4 +80,4 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), thr
             valid = keep if part.startswith("w") or model["bias"] else np.zeros_like(keep)  # no biases: null
             weights[name] = ((init if when == "init" else final)[part], valid)
     return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
-                   params_schema=params_schema, weights=weights)
+                   params_schema=params_schema, weights=weights, dataset_sha256=digest)

@@ -143,6 +143,7 @@ def test_every_model_of_the_family_retrains_from_its_stored_initial_weights(fami
     parameters and *_init columns, trains to the row's *_final columns and final loss."""
     rows, grid = family
     assert set(rows["output"]) == {"sigmoid", "identity"} and rows["bias"].any() and not rows["bias"].all()
+    assert (rows["dataset_sha256"] == rows["dataset"].map(lambda name: grid.datasets[name].digest)).all()
     for _, row in rows.iterrows():
         data = grid.datasets[row["dataset"]]
         dtype = np.float64 if row["dtype"] == "float64" else np.float32
