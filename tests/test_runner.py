@@ -265,9 +265,14 @@ def _random_bytes_in_the_middle(path, other):
 
 
 def _one_bit_flipped(path, other):
-    # a bit of the data pages (the footer is at the end): the footer still reads, the rows would not
+    # a bit in the middle of the largest column chunk, in its page data (a page's header is at its start;
+    # bytes outside the pages, such as the page index, are never read back): the footer still reads, the
+    # rows would not
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = max((meta.column(c) for c in range(meta.num_columns)), key=lambda c: c.total_compressed_size)
+    start = min(o for o in (chunk.dictionary_page_offset, chunk.data_page_offset) if o is not None)
     data = bytearray(path.read_bytes())
-    data[len(data) // 3] ^= 0x10
+    data[start + chunk.total_compressed_size // 2] ^= 0x10
     path.write_bytes(bytes(data))
 
 
