@@ -270,7 +270,11 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
     varied = {n for a in grid.axes for n in a.names} | {n for b in grid.extras for a in b.axes for n in a.names}
     varied |= {n for b in grid.extras for n, v in b.fixed.items() if grid.fixed.get(n, v) != v}
     written = [f"{k}={_value(v)}" for k, v in grid.explicit.items() if k not in varied]
-    defaults = [f"{k}={_value(v)}" for k, v in grid.fixed.items() if k not in varied and k not in grid.explicit]
+    layers = {"lr_hidden", "lr_output"} & (varied | set(grid.explicit))
+    # the layers' rates follow lr unless given; lr says nothing once both are given
+    hidden = {k for k, v in grid.fixed.items() if v is None} | ({"lr"} if len(layers) == 2 else set())
+    defaults = [f"{k}={_value(v)}" for k, v in grid.fixed.items()
+                if k not in varied and k not in grid.explicit and k not in hidden]
     for label, items in (("fixed", written), ("defaults", defaults)):
         if items:
             lines.extend(textwrap.wrap(", ".join(items), width=100, initial_indent=f"{label}: ",

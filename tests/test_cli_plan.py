@@ -192,3 +192,16 @@ def test_plan_tasks_with_an_estimate_suggests_a_time_limit(workdir, capsys):
     assert "shards (--tasks 4, 2 CPUs each):" in out
     assert "  1 shard has no chunk: use fewer tasks or a smaller chunk_size" in out
     assert "slowest shard about " in out and "for SLURM, --time 3 (minutes) leaves room" in out
+
+
+def test_plan_lists_the_layers_rates_only_where_they_mean_something(tmp_path, capsys):
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "r"\nepochs = 5\n[grid]\nlr_hidden = [0.1, 1.0]\nlr_output = [0.1, 1.0]\n')
+    assert main(["plan", str(grid), "--no-estimate"]) == 0
+    out = capsys.readouterr().out
+    assert "lr_hidden (2)" in out and "lr_output (2)" in out
+    assert "lr=" not in out and "None" not in out
+    grid.write_text('name = "r"\nepochs = 5\n')
+    assert main(["plan", str(grid), "--no-estimate"]) == 0
+    out = capsys.readouterr().out
+    assert "lr=0.1" in out and "lr_hidden" not in out and "None" not in out
