@@ -2,8 +2,8 @@
 
 Scalar Numba functions that the CPU and GPU kernels inline; `act` is a code
 of kernels.vocab.ACTIVATIONS, a compile-time constant where the kernels call
-them (kernels/kernel.py compiles one kernel per model variant), so the
-branches fold away. Definitions are those of kernels.reference: sigmoid
+them (kernels/kernel.py compiles one kernel per activation, the GPU one per
+model variant), so the branches fold away. Definitions are those of kernels.reference: sigmoid
 1 / (1 + exp(-z)), tanh, relu max(z, 0) (NaN passes), identity z; slopes
 a(1 - a), 1 - a^2, 1 where a > 0 (else 0), 1.
 """

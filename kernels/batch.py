@@ -81,7 +81,7 @@ def _owned(arr, dtype=None):
 
 @dataclass(frozen=True)
 class Variant:
-    """The model of every lane of a call, as codes: one compiled kernel per variant and dtype.
+    """The model of every lane of a call, as codes (see kernels.kernel for what each kernel compiles in).
 
     activation (hidden units) and output are codes into kernels.vocab.ACTIVATIONS (an output is
     sigmoid or identity), scaling into SCALINGS, reduction into REDUCTIONS; bias: biases exist."""
@@ -103,11 +103,6 @@ class Variant:
             raise ValueError(f"bias must be True or False; got {bias!r}")
         return cls(ACTIVATIONS.index(activation), ACTIVATIONS.index(output), bool(bias), SCALINGS.index(scaling),
                    REDUCTIONS.index(reduction))
-
-    @property
-    def names(self):
-        return dict(activation=ACTIVATIONS[self.activation], output=ACTIVATIONS[self.output], bias=self.bias,
-                    scaling=SCALINGS[self.scaling], reduction=REDUCTIONS[self.reduction])
 
     def scales(self, n_inputs, hidden):
         """(s1, s2): the factors on X W1 and a1 W2 of the parameterisation (1.0 where standard)."""

@@ -1,4 +1,4 @@
-"""Numba kernels that train many D-H-1 networks at once, one compiled kernel per model variant.
+"""Numba kernels that train many D-H-1 networks at once, one compiled kernel per activation and output factors.
 
 Networks live in lanes: parameters are shaped (..., lanes) with the lane axis
 innermost and contiguous, so the loops over lanes compile to SIMD code (with
@@ -38,7 +38,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from kernels.activations import activate, saturates, slope
+from kernels.activations import activate, pre_activation, saturates, slope
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.rules import criterion_holds, is_finite, stops
 from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
@@ -187,12 +187,6 @@ def _move_hyper(src, dst, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_
 
 _KERNELS = {}
 _BUILD = threading.Lock()
-
-
-@njit(**KERNEL_JIT)
-def _output_z(u2, s2, b2, factors):
-    """z2 = s2 u2 + b2; without `factors` (s2 = 1) no multiply is compiled at all."""
-    return u2 * s2 + b2 if factors else u2 + b2
 
 
 @njit(**KERNEL_JIT)
@@ -367,7 +361,7 @@ def _build(act, factors):
                     # factor is b2's gradient, and d2 = delta s2 r carries the output layer's factor backwards.
                     if has_bce:  # BCE takes a sigmoid output only
                         for j in range(active):
-                            a = activate(_output_z(z2[j], s2, b2[j], FACTORS), SIGMOID, one)
+                            a = activate(pre_activation(z2[j], b2[j], s2, FACTORS, True), SIGMOID, one)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err
@@ -377,7 +371,7 @@ def _build(act, factors):
                             d2[j] = _times(dz, s2r, FACTORS)
                     elif out_sigmoid:
                         for j in range(active):
-                            a = activate(_output_z(z2[j], s2, b2[j], FACTORS), SIGMOID, one)
+                            a = activate(pre_activation(z2[j], b2[j], s2, FACTORS, True), SIGMOID, one)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err
@@ -387,7 +381,7 @@ def _build(act, factors):
                             d2[j] = _times(dz, s2r, FACTORS)
                     else:
                         for j in range(active):
-                            a = _output_z(z2[j], s2, b2[j], FACTORS)
+                            a = pre_activation(z2[j], b2[j], s2, FACTORS, True)
                             a2[n, j] = a
                             err = abs(a - yn)
                             sse[j] += err * err

@@ -8,6 +8,7 @@ from kernels import checkpoint_epochs, train
 from kernels.init import initial_lanes
 from sweep.collect import collect, weight_lists
 from sweep.datasets import content_digest
+from sweep.params import MODEL
 
 
 def user_checkpoints(spec, epochs):
@@ -25,9 +26,6 @@ def lane_hyperparameters(runs):
                 bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
                 criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
                 tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool))
-
-
-MODEL = ("activation", "output", "bias", "scaling", "reduction")  # one kernel variant: the same in every lane
 
 
 def model_arguments(runs):

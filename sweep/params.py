@@ -300,6 +300,8 @@ PARAMS = (
           aliases=("keep_weights", "store_weights", "save_weight")),
 )
 PARAM = {p.name: p for p in PARAMS}
+# The model: one compiled kernel variant, the same for every lane of a kernel call (chunks are planned by it).
+MODEL = ("activation", "output", "bias", "scaling", "reduction")
 NAMES = tuple(PARAM)
 DEFAULTS = {p.name: p.default for p in PARAMS}
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
+from sweep.params import DEFAULTS, MODEL
 
-SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints", "activation", "output", "bias", "scaling",
-             "reduction")
+SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints") + MODEL
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +51,7 @@ class Chunk:
     checkpoints: object  # int (count) or tuple of epochs
     rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
     run_ids: tuple  # in lane order (by init, seed, run_id)
-    variant: tuple = ("sigmoid", "sigmoid", True, "standard", "sum")  # activation, output, bias, scaling, reduction
+    variant: tuple = tuple(DEFAULTS[name] for name in MODEL)  # the values of sweep.params.MODEL
 
     @property
     def n_runs(self):
@@ -94,8 +94,8 @@ def plan_chunks(runs, chunk_size):
                             runs["init"].to_numpy(dtype=object)[rows].astype(str)))
         rows = rows[order]
         n_chunks = -(-rows.size // chunk_size)
-        dataset, hidden, epochs, dtype, checkpoints, activation, output, bias, scaling, reduction = key
-        variant = (str(activation), str(output), bool(bias), str(scaling), str(reduction))
+        dataset, hidden, epochs, dtype, checkpoints, *model = key
+        variant = tuple(bool(v) if name == "bias" else str(v) for name, v in zip(MODEL, model))
         for part in np.array_split(rows, n_chunks):
             run_ids = tuple(ids[part].tolist())
             chunks.append(Chunk(chunk_id(run_ids), str(dataset), int(hidden), int(epochs), str(dtype),
@@ -272,9 +272,9 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
     written = [f"{k}={_value(v)}" for k, v in grid.explicit.items() if k not in varied]
     layers = {"lr_hidden", "lr_output"} & (varied | set(grid.explicit))
     # the layers' rates follow lr unless given; lr says nothing once both are given
-    hidden = {k for k, v in grid.fixed.items() if v is None} | ({"lr"} if len(layers) == 2 else set())
+    unsaid = {k for k, v in grid.fixed.items() if v is None} | ({"lr"} if len(layers) == 2 else set())
     defaults = [f"{k}={_value(v)}" for k, v in grid.fixed.items()
-                if k not in varied and k not in grid.explicit and k not in hidden]
+                if k not in varied and k not in grid.explicit and k not in unsaid]
     for label, items in (("fixed", written), ("defaults", defaults)):
         if items:
             lines.extend(textwrap.wrap(", ".join(items), width=100, initial_indent=f"{label}: ",

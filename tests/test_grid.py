@@ -139,8 +139,8 @@ def _documented_hash(params):
     rates as lr when the layers share one (else lr_hidden and lr_output), the family's defaults left out."""
     import hashlib
 
-    from sweep.grid.ids import FAMILY
-    canonical = {k: v for k, v in dict(DEFAULTS, **params).items() if not (k in FAMILY and v == DEFAULTS[k])}
+    from sweep.params import MODEL
+    canonical = {k: v for k, v in dict(DEFAULTS, **params).items() if not (k in MODEL and v == DEFAULTS[k])}
     hidden = canonical.pop("lr_hidden") or canonical["lr"]
     output = canonical.pop("lr_output") or canonical["lr"]
     if hidden == output:

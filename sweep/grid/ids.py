@@ -11,7 +11,7 @@ extra; axis order).
 Two rules keep a run's identity its meaning. Learning rates are hashed
 resolved: ``lr`` when both layers share one (so ``lr = 0.5`` and
 ``lr_hidden = lr_output = 0.5`` are one run), else ``lr_hidden`` and
-``lr_output``. And the parameters of the model family (`FAMILY`: activation,
+``lr_output``. And the parameters of the model (`sweep.params.MODEL`: activation,
 output, bias, scaling, reduction) are left out at their defaults, so the runs
 of the sigmoid network keep the ids they had before the family existed.
 
@@ -26,9 +26,7 @@ import json
 import numpy as np
 
 from sweep import datasets as ds_mod
-from sweep.params import PARAM, PARAMS
-
-FAMILY = ("activation", "output", "bias", "scaling", "reduction")  # hashed only away from their defaults
+from sweep.params import MODEL, PARAM, PARAMS
 
 
 def run_id(params, datasets=None):
@@ -81,7 +79,7 @@ def run_ids(values, codes, digests):
     shared = ~np.isnan(lr)
     hashed = {"lr": _recode(lr), "lr_hidden": _recode(np.where(shared, np.nan, hidden)),
               "lr_output": _recode(np.where(shared, np.nan, output))}
-    for name in FAMILY:
+    for name in MODEL:  # hashed only away from their defaults
         default = PARAM[name].default
         hashed[name] = ([None if v == default else v for v in values[name]], codes[name])
     items = []  # (key, fragments per vocabulary entry, codes)
