@@ -40,6 +40,10 @@ class TrainResult:
     grad_norm: np.ndarray
     dead_hidden_start: np.ndarray  # NaN unless the hidden units are ReLUs
     dead_hidden_end: np.ndarray
+    loss_ratio_sum: np.ndarray  # the trainability score: kernels/trainability.py
+    loss_ratio_tail: np.ndarray
+    trainability: np.ndarray
+    epoch_diverged: np.ndarray  # (L,) int64, -1 if never
     outputs: np.ndarray  # (N, L) float64
     checkpoint_epochs: np.ndarray  # (K,) int64
     checkpoint_loss: np.ndarray  # (K, L) float64, NaN where not reached

@@ -77,9 +77,11 @@ from kernels.activations import pre_activation, saturates, slope
 from kernels.batch import Variant
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.rules import criterion_holds, is_finite, stops
+from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
 from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
-                           F_GRAD_NORM, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
-                           F_SAT_OUTPUT_START, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, JIT, MEAN,
+                           F_GRAD_NORM, F_LOSS_RATIO_SUM, F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END,
+                           F_SAT_HIDDEN_START, F_SAT_OUTPUT_END, F_SAT_OUTPUT_START, F_TRAINABILITY, I_CONVERGED,
+                           I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCH_DIVERGED, I_EPOCHS_RUN, JIT, MEAN,
                            N_FLOAT_STATS, N_INT_STATS, RELU, SIGMOID, STANDARD, TANH)
 
 # X and Y of at most this many bytes are compiled into the kernel (constant memory: 64 KiB in all,
@@ -254,6 +256,12 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
 
         first = -1
         min_loss = inf
+        initial = 0.0  # L_0 and the sums of the trainability score (kernels/trainability.py)
+        ratio_sum = 0.0
+        tail_sum = 0.0
+        reciprocal_sum = 0.0
+        ediv = -1
+        tail_from = tail_start(epochs)
         ck_i = 0
         ck_next = checkpoints[0]  # sorted states, then a -1 that no state matches
         e = 0
@@ -322,6 +330,13 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
                 min_loss = loss
             if holds and first < 0:
                 first = e
+            if e == 0:
+                initial = np.float64(loss)
+            ratio = loss_ratio(loss, initial)
+            if beyond_cap(ratio) and ediv < 0:
+                ediv = e
+            ratio_sum, tail_sum, reciprocal_sum = add_states(ratio_sum, tail_sum, reciprocal_sum, capped(ratio), e, e,
+                                                             tail_from)
             while ck_next == e:
                 out_ck[ck_i, g] = loss
                 ck_i += 1
@@ -358,7 +373,14 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
                     b2 -= lro * gb2
             e += 1
 
-        # Statistics of the last state.
+        # Statistics of the last state; the states not reached hold its ratio.
+        ratio_sum, tail_sum, reciprocal_sum = add_states(ratio_sum, tail_sum, reciprocal_sum,
+                                                         capped(loss_ratio(loss, initial)), e + 1, epochs, tail_from)
+        tail, trainability = scores(ratio_sum, tail_sum, reciprocal_sum, epochs)
+        out_f[F_LOSS_RATIO_SUM, g] = ratio_sum
+        out_f[F_LOSS_RATIO_TAIL, g] = tail
+        out_f[F_TRAINABILITY, g] = trainability
+        out_i[I_EPOCH_DIVERGED, g] = ediv
         for i in range(ck_i, n_ck):
             out_ck[i, g] = nan64
         out_i[I_EPOCH_CONVERGED, g] = first

@@ -41,10 +41,11 @@ from numba import njit
 from kernels.activations import activate, pre_activation, saturates, slope
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.rules import criterion_holds, is_finite, stops
+from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
 from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
-                           F_GRAD_NORM, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
-                           F_SAT_OUTPUT_START, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED, I_EPOCHS_RUN, KERNEL_JIT,
-                           SIGMOID)
+                           F_GRAD_NORM, F_LOSS_RATIO_SUM, F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
+                           F_SAT_OUTPUT_START, F_TRAINABILITY, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED,
+                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, KERNEL_JIT, SIGMOID)
 
 
 @njit(**KERNEL_JIT)
@@ -117,11 +118,20 @@ def _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2):
 
 
 @njit(**KERNEL_JIT)
-def _retire_lane(j, g, e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds, min_loss,
-                 W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias):
+def _retire_lane(j, g, e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds,
+                 min_loss, score, ediv, W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias):
     """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights."""
     n_samples, n_inputs = X.shape
     hidden = w1.shape[1]
+    # The states not reached hold the last state's ratio (kernels/trainability.py).
+    ratio_sum, tail_sum, reciprocal_sum = add_states(score[1, j], score[2, j], score[3, j],
+                                                     capped(loss_ratio(loss[j], score[0, j])), e + 1, epochs,
+                                                     tail_start(epochs))
+    tail, trainability = scores(ratio_sum, tail_sum, reciprocal_sum, epochs)
+    out_f[F_LOSS_RATIO_SUM, g] = ratio_sum
+    out_f[F_LOSS_RATIO_TAIL, g] = tail
+    out_f[F_TRAINABILITY, g] = trainability
+    out_i[I_EPOCH_DIVERGED, g] = ediv[j]
     out_i[I_EPOCH_CONVERGED, g] = first[j]
     out_i[I_CONVERGED, g] = holds[j]
     out_i[I_EPOCHS_RUN, g] = e
@@ -169,8 +179,11 @@ def _move_params(src, dst, w1, b1, w2, b2):
 
 @njit(**KERNEL_JIT)
 def _move_hyper(src, dst, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss, t_early, lane, first,
-                min_loss):
+                min_loss, score, ediv):
     """Compaction: the hyperparameters and the running state of tile slot src move to slot dst."""
+    for i in range(score.shape[0]):
+        score[i, dst] = score[i, src]
+    ediv[dst] = ediv[src]
     t_lrh[dst] = t_lrh[src]
     t_lro[dst] = t_lro[src]
     t_eps[dst] = t_eps[src]
@@ -225,9 +238,10 @@ def _build(act, factors):
         early_stop bool. checkpoints: sorted int64 states. model: (s2, r) in the dtype, the output
         scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
         code; bias: whether the biases are trained (without, they are zero and stay so).
-        Outputs (float64 and int64, lanes last): out_f (11, L), out_i (4, L), out_outputs (N, L),
-        out_ck (K, L) (pre-filled with NaN by the caller).
+        Outputs (float64 and int64, lanes last): out_f (len(FLOAT_STATS), L), out_i (len(INT_STATS), L),
+        out_outputs (N, L), out_ck (K, L) (pre-filled with NaN by the caller).
         """
+        tail_from = tail_start(epochs)
         n_samples, n_inputs = X.shape
         hidden = W1.shape[1]
         n_ck = checkpoints.shape[0]
@@ -275,6 +289,8 @@ def _build(act, factors):
         first = np.empty(tile, np.int64)
         holds = np.empty(tile, np.bool_)
         stop = np.empty(tile, np.bool_)
+        score = np.empty((4, tile), np.float64)  # L_0, then the sums of kernels/trainability.py
+        ediv = np.empty(tile, np.int64)
 
         for t0 in range(lo, hi, tile):
             active = min(tile, hi - t0)
@@ -297,6 +313,9 @@ def _build(act, factors):
                 has_mom |= momentum[g] != 0
                 first[j] = -1
                 min_loss[j] = np.inf
+                for i in range(1, 4):
+                    score[i, j] = 0.0
+                ediv[j] = -1
                 sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, ACT, out)
                 out_f[F_SAT_HIDDEN_START, g] = sh
                 out_f[F_SAT_OUTPUT_START, g] = so
@@ -449,6 +468,13 @@ def _build(act, factors):
                         min_loss[j] = L
                     if ok and first[j] < 0:
                         first[j] = e
+                    if e == 0:
+                        score[0, j] = L
+                    ratio = loss_ratio(L, score[0, j])
+                    if beyond_cap(ratio) and ediv[j] < 0:
+                        ediv[j] = e
+                    score[1, j], score[2, j], score[3, j] = add_states(score[1, j], score[2, j], score[3, j],
+                                                                       capped(ratio), e, e, tail_from)
                     s = stops(finite, ok, t_early[j], e, epochs)
                     stop[j] = s
                     n_stop += s
@@ -461,16 +487,16 @@ def _build(act, factors):
                     kept = 0
                     for j in range(active):
                         if stop[j]:
-                            _retire_lane(j, lane[j], e, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, lossv,
-                                         sse, first, holds, min_loss, W1, B1, W2, B2, out_f, out_i, out_outputs,
-                                         s2, ACT, out, bias)
+                            _retire_lane(j, lane[j], e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2,
+                                         lossv, sse, first, holds, min_loss, score, ediv, W1, B1, W2, B2, out_f,
+                                         out_i, out_outputs, s2, ACT, out, bias)
                             continue
                         if kept != j:
                             _move_params(j, kept, w1, b1, w2, b2)
                             _move_params(j, kept, vw1, vb1, vw2, vb2)
                             _move_params(j, kept, gw1, gb1, gw2, gb2)
                             _move_hyper(j, kept, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss,
-                                        t_early, lane, first, min_loss)
+                                        t_early, lane, first, min_loss, score, ediv)
                         kept += 1
                     active = kept
                     if active == 0:

@@ -66,11 +66,15 @@ computed but not applied and gives `grad_norm`. Statistics:
   momentum;
 * *_start: at state 0; final_* / outputs / accuracy / *_end / grad_norm: at
   the last state;
-* checkpoint_loss: loss at the given states, NaN for states not reached.
+* checkpoint_loss: loss at the given states, NaN for states not reached;
+* losses: the loss of every state reached, and from them `trainability_scores`:
+  loss_ratio_sum, loss_ratio_tail, trainability, epoch_diverged (defined in
+  kernels/trainability.py's docstring).
 """
 import numpy as np
 
-from kernels.vocab import ACTIVATIONS, LOSSES, OUTPUTS, REDUCTIONS, SATURATION_Z, SCALINGS, SIGMOID
+from kernels.vocab import (ACTIVATIONS, LOSSES, OUTPUTS, RATIO_CAP, REDUCTIONS, SATURATION_Z, SCALINGS, SIGMOID,
+                           TAIL_STATES)
 
 OUTPUT_SATURATION_Z = SATURATION_Z[SIGMOID]
 
@@ -258,6 +262,25 @@ def layer_rates(lr, lr_hidden, lr_output):
     return lr_hidden, lr_output
 
 
+def trainability_scores(losses, epochs):
+    """loss_ratio_sum, loss_ratio_tail, trainability and epoch_diverged of a run, from the losses of the
+    states 0..e it reached (e <= epochs; the states after e hold the last ratio)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = losses / losses[0]
+    beyond = ~(ratios <= RATIO_CAP)
+    epoch_diverged = int(np.flatnonzero(beyond)[0]) if beyond.any() else -1
+    ratios = np.where(beyond, RATIO_CAP, ratios)
+    ratios = np.concatenate([ratios, np.full(epochs + 1 - ratios.size, ratios[-1])])
+    # cumsum adds in order, as the kernels do (np.sum would add pairwise).
+    ratio_sum = np.cumsum(ratios)[-1]
+    tail = np.cumsum(ratios[max(0, epochs + 1 - TAIL_STATES):])[-1] / min(TAIL_STATES, epochs + 1)
+    with np.errstate(divide="ignore"):
+        reciprocal_sum = np.cumsum(1.0 / ratios)[-1]
+    return {"loss_ratio_sum": float(ratio_sum), "loss_ratio_tail": float(tail),
+            "trainability": float(-ratio_sum if tail < 1 else reciprocal_sum), "epoch_diverged": epoch_diverged}
+
+
 def check_family(activation, output, scaling, reduction, loss):
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
@@ -305,12 +328,14 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
     vel = [np.zeros_like(p) for p in params]
 
     checkpoint_loss = np.full(len(checkpoints), np.nan)
+    losses = []
     epoch_converged = -1
     min_loss = np.inf
     diverged = False
     for e in range(epochs + 1):
         z1, a1, z2, a2 = forward(X, W1, b1, W2, b2, **family)
         loss_now = loss_value(a2, y, loss, bce_eps)
+        losses.append(loss_now)
         for k, c in enumerate(checkpoints):
             if c == e:
                 checkpoint_loss[k] = loss_now
@@ -356,5 +381,7 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
         "grad_norm": gradient_norm(grads),
         "diverged": diverged,
         "checkpoint_loss": checkpoint_loss,
+        "losses": np.array(losses, dtype=np.float64),
+        **trainability_scores(losses, epochs),
         "W1": W1, "b1": b1[0] if bias else None, "W2": W2[:, 0], "b2": b2[0, 0] if bias else None,
     }

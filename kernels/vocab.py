@@ -39,15 +39,23 @@ TILE_LANES = {"float64": 64, "float32": 128}
 # Indexed by activation code; the entries of ReLU and identity are never used.
 SATURATION_Z = (4.0, 2.0, 0.0, 0.0)
 
+# The trainability score (kernels/trainability.py): loss ratios L_t / L_0 not finite or above RATIO_CAP count
+# as RATIO_CAP, and the tail is the mean over the last TAIL_STATES states.
+RATIO_CAP = 1e6
+TAIL_STATES = 20
+
 # The statistics a kernel returns per lane: rows of its float and integer output arrays.
 # sat_hidden_* are NaN for ReLU hidden units, dead_hidden_* NaN for all others (null in the results).
+# loss_ratio_* and trainability: the trainability score (kernels/trainability.py).
 FLOAT_STATS = ("final_loss", "min_loss", "final_mse", "accuracy", "sat_hidden_start", "sat_output_start",
-               "sat_hidden_end", "sat_output_end", "grad_norm", "dead_hidden_start", "dead_hidden_end")
-INT_STATS = ("epoch_converged", "converged", "epochs_run", "diverged")
+               "sat_hidden_end", "sat_output_end", "grad_norm", "dead_hidden_start", "dead_hidden_end",
+               "loss_ratio_sum", "loss_ratio_tail", "trainability")
+INT_STATS = ("epoch_converged", "converged", "epochs_run", "diverged", "epoch_diverged")
 BOOL_STATS = ("converged", "diverged")  # integer rows that are flags
 (F_FINAL_LOSS, F_MIN_LOSS, F_FINAL_MSE, F_ACCURACY, F_SAT_HIDDEN_START, F_SAT_OUTPUT_START, F_SAT_HIDDEN_END,
- F_SAT_OUTPUT_END, F_GRAD_NORM, F_DEAD_HIDDEN_START, F_DEAD_HIDDEN_END) = range(len(FLOAT_STATS))
-I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED = range(len(INT_STATS))
+ F_SAT_OUTPUT_END, F_GRAD_NORM, F_DEAD_HIDDEN_START, F_DEAD_HIDDEN_END, F_LOSS_RATIO_SUM, F_LOSS_RATIO_TAIL,
+ F_TRAINABILITY) = range(len(FLOAT_STATS))
+I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED, I_EPOCH_DIVERGED = range(len(INT_STATS))
 N_FLOAT_STATS, N_INT_STATS = len(FLOAT_STATS), len(INT_STATS)
 
 # Numba options: every @njit function (IEEE semantics: no fastmath, so rows do not depend on the CPU),

@@ -34,6 +34,12 @@ STAT_COLUMNS = {
                          "other activations",
     "dead_hidden_end": "the same at the last state",
     "grad_norm": "Euclidean norm of the full gradient at the last state",
+    "loss_ratio_sum": "sum over the states 0..epochs of the loss divided by the initial loss (a ratio not finite or "
+                      "above 1e6 counts as 1e6; states after a stop hold the last ratio)",
+    "loss_ratio_tail": "mean of those ratios over the last 20 states",
+    "trainability": "-loss_ratio_sum if loss_ratio_tail < 1 (trained: negative), else the sum of the reciprocal "
+                    "ratios (diverged or stuck: positive); Sohl-Dickstein's measure (docs/statistics.md)",
+    "epoch_diverged": "first state whose loss is not finite or above 1e6 times the initial loss; null if none",
     "outputs": "network outputs for every sample at the last state (list); null for data sets of more than 64 "
                "samples (save_weights keeps what recomputes them)",
     "checkpoint_epochs": "states at which the loss was recorded (list)",
@@ -46,10 +52,12 @@ _F, _I, _B = pa.float64(), pa.int64(), pa.bool_()
 STAT_TYPES = {
     "converged": _B, "epoch_converged": _I, "epochs_run": _I, "final_loss": _F, "min_loss": _F, "final_mse": _F,
     "accuracy": _F, "outcome": pa.string(), "diverged": _B, "sat_hidden_start": _F, "sat_output_start": _F,
-    "sat_hidden_end": _F, "sat_output_end": _F, "dead_hidden_start": _F, "dead_hidden_end": _F, "grad_norm": _F, "outputs": pa.list_(_F),
+    "sat_hidden_end": _F, "sat_output_end": _F, "dead_hidden_start": _F, "dead_hidden_end": _F, "grad_norm": _F,
+    "loss_ratio_sum": _F, "loss_ratio_tail": _F, "trainability": _F, "epoch_diverged": _I, "outputs": pa.list_(_F),
     "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "dataset_sha256": pa.string(),
     "chunk_seconds": _F,
 }
+RECORDABLE = tuple(STAT_TYPES)  # the columns a grid's `record` may choose (run_id and the parameters always stay)
 assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
 OUTPUTS_MAX_SAMPLES = 64  # larger data sets: no outputs per row (272 floats a run would outweigh the rest)
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
@@ -105,16 +113,18 @@ def weight_lists(W1, b1, W2, b2):
     }
 
 
-def result_schema(params_schema, weights=()):
-    """The Arrow schema of every part of a sweep: its parameter columns, the statistics, the weight columns
-    named in `weights` (see `weight_columns`)."""
-    fields = list(params_schema) + [pa.field(name, kind) for name, kind in STAT_TYPES.items()]
+def result_schema(params_schema, weights=(), record=None):
+    """The Arrow schema of every part of a sweep: its parameter columns, the statistics it records (`record`:
+    None for all, else a tuple of `RECORDABLE` in their order), the weight columns named in `weights` (see
+    `weight_columns`)."""
+    fields = list(params_schema) + [pa.field(name, kind) for name, kind in STAT_TYPES.items()
+                                    if record is None or name in record]
     fields += [pa.field(name, pa.list_(pa.float64())) for name in weights]
     return pa.schema(fields, metadata=params_schema.metadata)
 
 
 def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None,
-            dataset_sha256=None):
+            dataset_sha256=None, record=None):
     """Arrow table of one chunk.
 
     params: the chunk's runs (lane order), their parameter columns with run_id.
@@ -122,42 +132,47 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     user's checkpoints. loss_at_90: loss at 90% of the epochs (for `outcome`).
     params_schema: the Arrow schema of the parameter columns, the same for every part.
     weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights, the columns of
-    `weight_columns` in that order.
+    `weight_columns` in that order. record: the statistics columns to build (None: all).
     """
     n = len(params)
     table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
     params_table_schema = table.schema
     ec = result.epoch_converged
     ck_epochs = np.broadcast_to(result.checkpoint_epochs[ck_columns], (n, len(ck_columns)))
-    cols = {
-        "converged": pa.array(result.converged),
-        "epoch_converged": pa.array(ec, pa.int64(), mask=ec < 0),
-        "epochs_run": pa.array(result.epochs_run, pa.int64()),
-        "final_loss": pa.array(result.final_loss),
-        "min_loss": pa.array(result.min_loss),
-        "final_mse": pa.array(result.final_mse),
-        "accuracy": _nullable(result.accuracy),
-        "outcome": pa.array(classify(result.converged, result.diverged, result.final_loss, loss_at_90,
-                                     result.sat_hidden_end, result.sat_output_end, result.dead_hidden_end),
-                            pa.string()),
-        "diverged": pa.array(result.diverged),
-        "sat_hidden_start": _nullable(result.sat_hidden_start),
-        "sat_output_start": pa.array(result.sat_output_start),
-        "sat_hidden_end": _nullable(result.sat_hidden_end),
-        "sat_output_end": pa.array(result.sat_output_end),
-        "dead_hidden_start": _nullable(result.dead_hidden_start),
-        "dead_hidden_end": _nullable(result.dead_hidden_end),
-        "grad_norm": pa.array(result.grad_norm),
-        "outputs": _list_column(result.outputs.T, pa.float64()) if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES
-        else pa.nulls(n, pa.list_(pa.float64())),
-        "checkpoint_epochs": _list_column(ck_epochs, pa.int64()),
-        "checkpoint_loss": _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
-        "dataset_sha256": pa.array([dataset_sha256] * n, pa.string()),
-        "chunk_seconds": pa.array(np.full(n, seconds)),
+    cols = {  # built only if recorded
+        "converged": lambda: pa.array(result.converged),
+        "epoch_converged": lambda: pa.array(ec, pa.int64(), mask=ec < 0),
+        "epochs_run": lambda: pa.array(result.epochs_run, pa.int64()),
+        "final_loss": lambda: pa.array(result.final_loss),
+        "min_loss": lambda: pa.array(result.min_loss),
+        "final_mse": lambda: pa.array(result.final_mse),
+        "accuracy": lambda: _nullable(result.accuracy),
+        "outcome": lambda: pa.array(classify(result.converged, result.diverged, result.final_loss, loss_at_90,
+                                             result.sat_hidden_end, result.sat_output_end, result.dead_hidden_end),
+                                    pa.string()),
+        "diverged": lambda: pa.array(result.diverged),
+        "sat_hidden_start": lambda: _nullable(result.sat_hidden_start),
+        "sat_output_start": lambda: pa.array(result.sat_output_start),
+        "sat_hidden_end": lambda: _nullable(result.sat_hidden_end),
+        "sat_output_end": lambda: pa.array(result.sat_output_end),
+        "dead_hidden_start": lambda: _nullable(result.dead_hidden_start),
+        "dead_hidden_end": lambda: _nullable(result.dead_hidden_end),
+        "grad_norm": lambda: pa.array(result.grad_norm),
+        "loss_ratio_sum": lambda: pa.array(result.loss_ratio_sum),
+        "loss_ratio_tail": lambda: pa.array(result.loss_ratio_tail),
+        "trainability": lambda: pa.array(result.trainability),
+        "epoch_diverged": lambda: pa.array(result.epoch_diverged, pa.int64(), mask=result.epoch_diverged < 0),
+        "outputs": lambda: _list_column(result.outputs.T, pa.float64())
+        if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
+        "checkpoint_epochs": lambda: _list_column(ck_epochs, pa.int64()),
+        "checkpoint_loss": lambda: _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
+        "dataset_sha256": lambda: pa.array([dataset_sha256] * n, pa.string()),
+        "chunk_seconds": lambda: pa.array(np.full(n, seconds)),
     }
     for name, column in cols.items():
-        table = table.append_column(name, column)
+        if record is None or name in record:
+            table = table.append_column(name, column())
     if weights is not None:
         for name, (matrix, valid) in weights.items():
             table = table.append_column(name, _list_column(matrix, pa.float64(), valid))
-    return table.cast(result_schema(params_table_schema, tuple(weights or ())))
+    return table.cast(result_schema(params_table_schema, tuple(weights or ()), record))

@@ -12,10 +12,11 @@ from kernels.reference import train_reference
 from tests import notebooks as nb
 
 STATS = ["final_loss", "min_loss", "final_mse", "accuracy", "sat_hidden_start", "sat_output_start",
-         "sat_hidden_end", "sat_output_end", "grad_norm", "dead_hidden_start", "dead_hidden_end"]
+         "sat_hidden_end", "sat_output_end", "grad_norm", "dead_hidden_start", "dead_hidden_end",
+         "loss_ratio_sum", "loss_ratio_tail", "trainability"]
 MODEL = ("activation", "output", "bias", "scaling", "reduction")  # one per call: the same in every lane's dict
 DEFAULT_MODEL = dict(activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum")
-EXACT = ["epoch_converged", "converged", "epochs_run", "diverged"]
+EXACT = ["epoch_converged", "converged", "epochs_run", "diverged", "epoch_diverged"]
 CONTINUOUS = ["final_loss", "min_loss", "final_mse", "grad_norm"]
 
 
@@ -335,6 +336,25 @@ def test_lane_results_are_bitwise_independent_of_batch_tile_and_threads(problem,
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
             for p, q in zip(wb, wa):
                 np.testing.assert_array_equal(p[..., j], q[..., 0])
+
+
+@settings(max_examples=40)
+@given(problems(max_lanes=8), st.sampled_from([np.float64, np.float32]), st.sampled_from([0.1, 1.0, 10.0, 1e3]))
+def test_trainability_score_is_that_of_the_kernels_own_losses(problem, dtype, rate):
+    """The score the kernel accumulates equals, bit for bit, the plain NumPy score
+    (`reference.trainability_scores`) of the losses the kernel itself reports at every state: the
+    same ratios added in the same order, whatever the lane's stop (divergence, early stop) and dtype.
+    The learning rates are multiplied by `rate` so that runs diverge too."""
+    X, Y, nets, hyper, epochs, _ = problem
+    hyper = [dict(h, **{k: h[k] * rate for k in ("lr", "lr_hidden", "lr_output") if k in h}) for h in hyper]
+    every_state = np.arange(epochs + 1)
+    with np.errstate(all="ignore"):
+        r, _ = run_batch(X, Y, nets, hyper, epochs, every_state, dtype)
+    for j in range(len(nets)):
+        reached = r.checkpoint_loss[:r.epochs_run[j] + 1, j]
+        want = reference.trainability_scores(reached, epochs)
+        for k, v in want.items():
+            assert getattr(r, k)[j] == v or (np.isnan(v) and np.isnan(getattr(r, k)[j])), (k, j, hyper[j])
 
 
 # --- behaviour ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from kernels import reference
 from kernels.reference import forward, gradients, loss_value, train_reference
 from tests import notebooks as nb
 
@@ -358,3 +359,44 @@ def test_identity_output_mse_learns_xor_with_tanh():
     r = train_reference(nb.XOR_X, nb.XOR_Y, *nb.legacy_normal(42), 300, lr=0.1, activation="tanh",
                         output="identity")
     assert r["converged"] and r["accuracy"] == 1.0 and r["sat_output_end"] == 0.0
+
+
+# --- the trainability score ---------------------------------------------------------------------
+
+def test_trainability_score_of_a_trained_run_by_hand():
+    """Losses 2, 1, 0.5 over 2 epochs: ratios 1, 1/2, 1/4; fewer than 20 states, so the tail is all of them."""
+    s = reference.trainability_scores([2.0, 1.0, 0.5], epochs=2)
+    assert s == {"loss_ratio_sum": 1.75, "loss_ratio_tail": 1.75 / 3, "trainability": -1.75, "epoch_diverged": -1}
+
+
+def test_trainability_score_of_a_diverged_run_by_hand():
+    """A loss that overflows at state 2 of 4: the cap there and at the states not reached."""
+    s = reference.trainability_scores([1.0, 10.0, np.inf], epochs=4)
+    assert s["loss_ratio_sum"] == 1 + 10 + 3e6
+    assert s["loss_ratio_tail"] == (1 + 10 + 3e6) / 5
+    assert s["trainability"] == pytest.approx(1 + 0.1 + 3e-6, rel=1e-15)  # added in order: last bits differ
+    assert s["epoch_diverged"] == 2
+
+
+def test_trainability_score_caps_finite_ratios_and_keeps_the_tail_window():
+    """A finite loss above 1e6 times the initial counts as diverged there; the tail is the last 20 of 31
+    states; an early stop holds the last ratio."""
+    losses = [1.0] * 5 + [2e6] + [0.5] * 20  # states 0..25, then stopped: states 26..30 hold 0.5
+    s = reference.trainability_scores(losses, epochs=30)
+    assert s["epoch_diverged"] == 5
+    assert s["loss_ratio_sum"] == 5 + 1e6 + 25 * 0.5
+    assert s["loss_ratio_tail"] == 0.5  # states 11..30
+    assert s["trainability"] == -(5 + 1e6 + 12.5)
+
+
+def test_trainability_score_of_the_reference_run_is_that_of_its_losses():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    Y = np.array([0, 1, 1, 0], float)
+    W1, b1, W2, b2 = nb.legacy_normal(3)
+    r = train_reference(X, Y, W1, b1, W2, b2, 300, lr=0.5)
+    assert r["losses"].shape == (301,) and r["losses"][-1] == r["final_loss"]
+    ratios = r["losses"] / r["losses"][0]
+    assert r["loss_ratio_sum"] == pytest.approx(ratios.sum(), rel=1e-14)
+    assert r["loss_ratio_tail"] == pytest.approx(ratios[-20:].mean(), rel=1e-14)
+    want = -ratios.sum() if ratios[-20:].mean() < 1 else (1 / ratios).sum()
+    assert r["trainability"] == pytest.approx(want, rel=1e-14)
