@@ -43,13 +43,13 @@ def _trainer(device):
     return train
 
 
-def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), threads=1, device="cpu"):
+def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), record=None, threads=1, device="cpu"):
     """Train every run of a chunk (runs of one shape) in one kernel call; return its rows.
 
     device: "cpu" (the Numba CPU kernels, `threads` threads) or "cuda" (`kernels.cuda`, one GPU
     thread per run; rows agree with the CPU's to rounding). Runs of several chunks of one shape
     may be trained together: a run's row never depends on the others. with_weights: the weight columns of
-    the sweep (`sweep.collect.weight_columns`), () for none."""
+    the sweep (`sweep.collect.weight_columns`), () for none; record: its statistics columns (None: all)."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     digest = content_digest(X, Y)
@@ -78,4 +78,4 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), thr
             valid = keep if part.startswith("w") or model["bias"] else np.zeros_like(keep)  # no biases: null
             weights[name] = ((init if when == "init" else final)[part], valid)
     return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
-                   params_schema=params_schema, weights=weights, dataset_sha256=digest)
+                   params_schema=params_schema, weights=weights, dataset_sha256=digest, record=record)

@@ -138,6 +138,8 @@ class Param:
             return "a string"
         if self.kind == "bias_init":
             return 'a finite number or "draw"'
+        if self.kind == "columns":
+            return "a list of result columns (those of docs/results.md but run_id and the parameters)"
         raise AssertionError(self.kind)
 
     @staticmethod
@@ -189,11 +191,30 @@ class Param:
             return value
         elif kind == "checkpoints":
             return self._check_checkpoints(value)
+        elif kind == "columns":
+            return self._check_columns(value)
         else:  # pragma: no cover - the table below only uses the kinds above
             raise AssertionError(kind)
         if not self._in_range(x):
             raise GridError(f"expected {self.expected}, got {describe(value)}")
         return x
+
+    def _check_columns(self, value):
+        """A tuple of result columns, in the order of the results' schema."""
+        from sweep.collect import RECORDABLE
+
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise GridError(f"expected {self.expected}, e.g. [\"trainability\", \"epoch_diverged\"]; "
+                            f"got {describe(value)}")
+        for v in value:
+            if v not in RECORDABLE:
+                what = "a parameter: parameter columns are always stored" if v in PARAM or v == "run_id" else \
+                    f"not a result column{suggest(v, RECORDABLE)}"
+                raise GridError(f"{v!r} is {what}; the result columns are {', '.join(RECORDABLE)}")
+        repeated = [v for v in dict.fromkeys(value) if value.count(v) > 1]
+        if repeated:
+            raise GridError(f"{repeated[0]!r} is listed twice; list each column once")
+        return tuple(c for c in RECORDABLE if c in value)
 
     def _check_checkpoints(self, value):
         if isinstance(value, list):
@@ -314,6 +335,10 @@ SETTINGS = (
           aliases=("limit", "max_size", "run_limit")),
     Param("chunk_size", "int", 2048, "At most this many networks (lanes) per kernel call.", lo=1, hi=1_048_576,
           aliases=("chunk", "lanes", "batch_size")),
+    Param("record", "columns", None,
+          "The result columns to store, e.g. `[\"trainability\"]` for a map of a million runs: a list of the "
+          "statistics of docs/results.md (run_id and the parameter columns are always stored). Default: all.",
+          aliases=("columns", "store", "keep", "results")),
 )
 SETTING = {s.name: s for s in SETTINGS}
 
@@ -325,7 +350,7 @@ def markdown_table(rows=PARAMS):
     """The parameter reference as a Markdown table (docs/parameters.md, via sweep.doctables)."""
     def default(p):
         if p.default is None:
-            return "(required)" if p.kind != "float" else "`lr`"
+            return {"float": "`lr`", "columns": "all"}.get(p.kind, "(required)")
         if isinstance(p.default, bool):
             return "`true`" if p.default else "`false`"
         if isinstance(p.default, str):

@@ -56,24 +56,25 @@ class Summary:
     runs: int
     runs_trained: int
     chunks_trained: int
-    converged: int
+    converged: int  # None when the grid does not record `converged`
     seconds: float
     net_epochs: int
     outdir: Path
     label: str = "sweep: "
 
     def text(self):
-        share = self.converged / self.runs if self.runs else 0.0
+        share = (self.converged or 0) / self.runs if self.runs else 0.0
+        share = "convergence not recorded" if self.converged is None else f"{share:.1%} converged"
         if self.runs_trained == 0:
             if self.runs == 0:
                 head = f"{self.label}nothing to train: no runs here"
             else:
                 which = "the 1 run was" if self.runs == 1 else f"all {self.runs:,} runs were"
-                head = f"{self.label}nothing to train: {which} already written, {share:.1%} converged"
+                head = f"{self.label}nothing to train: {which} already written, {share}"
         else:
             rate = self.net_epochs / self.seconds if self.seconds > 0 else 0.0
             head = (f"{self.label}{_plural(self.runs, 'run')} ({self.runs_trained:,} trained now in "
-                    f"{_plural(self.chunks_trained, 'chunk')}), {share:.1%} converged; {self.seconds:.1f} s, "
+                    f"{_plural(self.chunks_trained, 'chunk')}), {share}; {self.seconds:.1f} s, "
                     f"{rate:.3g} network-epochs/s")
         return f"{head}\nsweep: results in {self.outdir}  (pandas.read_parquet or sweep.load)"
 
@@ -137,7 +138,7 @@ def prepare(grid_path, out_root="results", overrides=None):
         "chunk_size": int(grid.chunk_size),
     }
     pschema = params_schema(runs)
-    schema = result_schema(pschema, weight_columns(runs))
+    schema = result_schema(pschema, weight_columns(runs), grid.record)
     return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema)
 
 
@@ -178,6 +179,15 @@ def existing_manifest(prepared, *, overwrite=False):
             return None
         raise SweepError(f"{prepared.layout.manifest} has this grid's hash but not its chunks or columns: it is "
                          f"damaged; move it away and run again (the parts that pass their checks are kept)")
+    there, here = (manifest.get("grid") or {}).get("record"), prepared.manifest["grid"].get("record")
+    if there != here:
+        if overwrite:
+            return None
+        def shown(r):
+            return "all columns" if r is None else f"record = {r}"
+
+        raise SweepError(f"{prepared.outdir} holds results of this grid with other columns ({shown(there)} there, "
+                         f"{shown(here)} in this grid); {remedy}")
     if manifest.get("manifest_version") != MANIFEST_VERSION or not schema.remove_metadata().equals(
             prepared.schema.remove_metadata()):
         if overwrite:
@@ -315,20 +325,27 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
 
         with_weights = weight_columns(prepared.runs)
         work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
-                              datasets[chunk.dataset].Y, prepared.params_schema, with_weights) for chunk in todo]
+                              datasets[chunk.dataset].Y, prepared.params_schema, with_weights, prepared.grid.record)
+                for chunk in todo]
         if work and backend in ("threads", "processes"):
             _warm_up(sorted({(chunk.dtype, chunk.variant) for chunk in todo}), None if quiet else say)
         progress = Progress(total_runs, sum(c.network_epochs for c in todo), done_runs=sum(c.n_runs for c in done),
                             quiet=quiet, stream=stream, label=label.rstrip(": "))
         trained_runs = trained_net_epochs = converged = 0
+        record = prepared.grid.record
+        counts_converged = record is None or "converged" in record
+        counts_epochs = record is None or "epochs_run" in record
         train_start = time.perf_counter()
         try:
             if work:
                 execute = backends.module(backend).execute
                 for chunk, table in execute(work, jobs=jobs, backend=backend, client=client, say=say, quiet=quiet):
                     store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp)
-                    trained = int(pc.sum(table.column("epochs_run")).as_py())
-                    converged += int(pc.sum(table.column("converged")).as_py() or 0)
+                    # Without epochs_run recorded, the network-epochs planned (more than trained if runs stopped).
+                    trained = int(pc.sum(table.column("epochs_run")).as_py()) if counts_epochs \
+                        else chunk.network_epochs
+                    if counts_converged:
+                        converged += int(pc.sum(table.column("converged")).as_py() or 0)
                     trained_runs += chunk.n_runs
                     trained_net_epochs += trained
                     progress.update(chunk.n_runs, chunk.network_epochs, trained)
@@ -336,10 +353,11 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
             progress.close()
         train_seconds = time.perf_counter() - train_start
 
-    for chunk in done:
+    for chunk in done if counts_converged else ():
         table = store.read_part(prepared.layout.part(chunk.chunk_id), columns=["converged"])
         converged += int(pc.sum(table.column(0)).as_py() or 0)
-    return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo), converged=converged,
+    return Summary(runs=total_runs, runs_trained=trained_runs, chunks_trained=len(todo),
+                   converged=converged if counts_converged else None,
                    seconds=train_seconds if work else time.perf_counter() - start,
                    net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
 

@@ -413,6 +413,13 @@ ERRORS = [
     ('name = "x"\ncheckpoints = [0, -1]\n', "grid.toml: checkpoints[1]: expected an epoch: an integer"),
     ('name = "x"\nmax_runs = 0\n', "grid.toml: max_runs: expected an integer in [1, 100_000_000], got 0"),
     ('name = "x"\nchunk_size = 0\n', "grid.toml: chunk_size: expected an integer in [1, 1_048_576], got 0"),
+    ('name = "x"\nrecord = "trainability"\n', "grid.toml: record: expected a list of result columns (those of "
+     "docs/results.md but run_id and the parameters), e.g. [\"trainability\", \"epoch_diverged\"]; got 'trainability'"),
+    ('name = "x"\nrecord = ["trainabilty"]\n', "grid.toml: record: 'trainabilty' is not a result column (did you mean "
+     "'trainability'?); the result columns are converged, epoch_converged,"),
+    ('name = "x"\nrecord = ["lr"]\n', "grid.toml: record: 'lr' is a parameter: parameter columns are always stored"),
+    ('name = "x"\nrecord = ["converged", "converged"]\n',
+     "grid.toml: record: 'converged' is listed twice; list each column once"),
     # NaN and infinity anywhere
     ('name = "x"\nlr = nan\n', "grid.toml: lr: expected a number > 0, got nan"),
     ('name = "x"\nbias_init = -inf\n', "grid.toml: bias_init: expected a finite number or \"draw\", got -inf"),

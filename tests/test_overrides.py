@@ -289,7 +289,7 @@ def test_an_overridden_grid_runs_the_files_runs_overridden(choice):
     (["learning_rate=1"], "grid.toml: --set: unknown key 'learning_rate' (did you mean 'lr'?)"),
     (["grid.lr=[1]"], "grid.toml: --set: unknown key 'grid.lr' (did you mean 'lr'?)"),
     (["zzz=1"], "grid.toml: --set: unknown key 'zzz': overrides take a run parameter or a setting (name, "
-                "description, max_runs, chunk_size)"),
+                "description, max_runs, chunk_size, record)"),
     (["grid={lr=1}"], "grid.toml: --set: 'grid' is a table of the grid file, not a value"),
     (["lr=1", "lr=2"], "grid.toml: --set: 'lr' is given twice (1 and 2); keep one"),
     (["lr=[0.1, -1]"], "grid.toml: --set lr[1]: expected a number > 0, got -1"),

@@ -437,3 +437,30 @@ def test_a_fifo_named_like_a_part_does_not_hang(written, tmp_path):
     assert main(["status", str(out)]) == 1
     assert run_cli(grid, "--out", tmp_path / "res") == 0
     assert len(load(out)) == 64 and part.is_file()
+
+
+def test_record_stores_only_the_chosen_statistics_and_a_changed_choice_is_refused(tmp_path, capsys):
+    grid = write_grid(tmp_path, epochs=40, seeds=2)
+    text = grid.read_text().replace("[grid]", 'record = ["trainability", "epoch_diverged", "final_loss"]\n[grid]')
+    grid.write_text(text)
+    out = tmp_path / "res"
+    assert main(["run", str(grid), "--out", str(out)]) == 0
+    assert "convergence not recorded" in capsys.readouterr().err
+    df = load(out / "t")
+    stats = [c for c in df.columns if c not in sweep.params.PARAM and c != "run_id"]
+    assert stats == ["final_loss", "trainability", "epoch_diverged"]  # in the schema's order
+    manifest, schema = store.read_manifest(out / "t")
+    assert manifest["grid"]["record"] == stats and schema.names == list(df.columns)
+    # The same statistics as a sweep that records everything.
+    full = tmp_path / "full.toml"
+    full.write_text(text.replace('record = ["trainability", "epoch_diverged", "final_loss"]\n', ""))
+    assert run_cli(full, "--out", tmp_path / "all") == 0
+    everything = load(tmp_path / "all" / "t").set_index("run_id").loc[df["run_id"]]
+    pd.testing.assert_frame_equal(df.set_index("run_id")[stats], everything[stats])
+    # Another choice of columns is another format: refused unless --overwrite.
+    assert main(["run", str(grid), "--out", str(out), "--set", 'record=["trainability"]', "--quiet"]) == 2
+    assert "with other columns (record = ['final_loss', 'trainability', 'epoch_diverged'] there, " \
+           "record = ['trainability'] in this grid)" in capsys.readouterr().err
+    assert main(["run", str(grid), "--out", str(out), "--set", 'record=["trainability"]', "--quiet",
+                 "--overwrite"]) == 0
+    assert [c for c in load(out / "t").columns if c not in sweep.params.PARAM] == ["run_id", "trainability"]

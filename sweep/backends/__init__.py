@@ -28,6 +28,7 @@ class Work:
     Y: object
     params_schema: object
     with_weights: tuple  # the weight columns (sweep.collect.weight_columns); () for none
+    record: tuple = None  # the statistics columns stored (the grid's `record`); None for all
 
 
 def module(name):

@@ -16,7 +16,7 @@ def train(work, threads=1):
     from sweep.execute import train_chunk
 
     return train_chunk(work.runs, work.X, work.Y, params_schema=work.params_schema,
-                       with_weights=work.with_weights, threads=threads)
+                       with_weights=work.with_weights, record=work.record, threads=threads)
 
 
 def _kernel_threads(n_work, jobs):

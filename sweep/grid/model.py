@@ -51,6 +51,7 @@ class Grid:
     description: str
     max_runs: int
     chunk_size: int
+    record: tuple  # the statistics columns stored (None: all; sweep.collect.RECORDABLE)
     main: Block
     extras: list
     excludes: list
@@ -75,6 +76,8 @@ class Grid:
     def resolved(self):
         """The grid as plain JSON data (for the results manifest)."""
         out = {"name": self.name, "description": self.description, "chunk_size": self.chunk_size}
+        if self.record is not None:  # absent by default: the manifests of earlier grids are unchanged
+            out["record"] = list(self.record)
         for name in PARAM:
             out[name] = _jsonable(self.main.fixed[name]) if name in self.main.fixed else None
         for axis in self.main.axes:

@@ -215,7 +215,7 @@ def parse_grid(doc, file="<grid>", overrides=None):
         if s.name in doc:
             with under(paths.get(s.name, s.name)):
                 settings[s.name] = s.check(doc[s.name])
-        elif s.default is None:
+        elif s.kind == "name":
             raise GridError(f"missing {s.name!r}: every grid needs a name, e.g. name = \"saturation\" "
                             f"(results go to results/<name>/)")
         else:
@@ -303,7 +303,7 @@ def parse_grid(doc, file="<grid>", overrides=None):
     used = {name: d for name, d in datasets.items() if name in _values_of("dataset", [main] + extras)}
     used.update({name: d for name, d in datasets.items() if not d.builtin})
     grid = Grid(file=str(file), name=settings["name"], description=settings["description"], max_runs=max_runs,
-                chunk_size=settings["chunk_size"], main=main, extras=extras, excludes=excludes,
+                chunk_size=settings["chunk_size"], record=settings["record"], main=main, extras=extras, excludes=excludes,
                 datasets=used, explicit=explicit, overrides=applied.record if applied else {})
     _check_checkpoint_forms([main] + extras)
     n = grid.n_points
