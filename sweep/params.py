@@ -333,8 +333,9 @@ SETTINGS = (
     Param("description", "text", "", "Free text, kept in the results manifest.", aliases=("desc", "notes", "comment")),
     Param("max_runs", "int", 2_000_000, "Refuse grids that expand to more runs than this.", lo=1, hi=100_000_000,
           aliases=("limit", "max_size", "run_limit")),
-    Param("chunk_size", "int", 2048, "At most this many networks (lanes) per kernel call.", lo=1, hi=1_048_576,
-          aliases=("chunk", "lanes", "batch_size")),
+    Param("chunk_size", "int", None, "At most this many networks (lanes) per kernel call. Default: 2,048, more "
+          "(up to 65,536) for runs so cheap that 2,048 would train in milliseconds (docs/design.md).", lo=1,
+          hi=1_048_576, aliases=("chunk", "lanes", "batch_size")),
     Param("record", "columns", None,
           "The result columns to store, e.g. `[\"trainability\"]` for a map of a million runs: a list of the "
           "statistics of docs/results.md (run_id and the parameter columns are always stored). Default: all.",
@@ -350,7 +351,7 @@ def markdown_table(rows=PARAMS):
     """The parameter reference as a Markdown table (docs/parameters.md, via sweep.doctables)."""
     def default(p):
         if p.default is None:
-            return {"float": "`lr`", "columns": "all"}.get(p.kind, "(required)")
+            return {"float": "`lr`", "columns": "all", "int": "automatic"}.get(p.kind, "(required)")
         if isinstance(p.default, bool):
             return "`true`" if p.default else "`false`"
         if isinstance(p.default, str):

@@ -8,7 +8,11 @@ by all lanes of a call; every other parameter (lr, loss, init_scale, seed,
 momentum...) may differ from lane to lane. Within a shape the runs are sorted by (init,
 seed, run_id) -- runs of one seed share their initial weight draw, so they
 are kept together -- and cut into the fewest chunks of at most `chunk_size`
-lanes, of sizes that differ by at most one. `chunk_id` is 16 hex digits of the sha256 of the
+lanes, of sizes that differ by at most one. Without a `chunk_size` in the
+grid, a shape's chunks hold `auto_chunk_size` lanes: 2,048, or more for runs
+so cheap that 2,048 of them would train in a few milliseconds (up to 65,536
+lanes of about the work of 2,048 XOR 2-4-1 runs of 2,048 epochs), since each
+chunk costs a part file and its bookkeeping. `chunk_id` is 16 hex digits of the sha256 of the
 chunk's sorted run ids (one per line), so the same runs give the same
 chunks whatever the order of the grid file. Shapes come in a fixed order:
 by dataset, hidden, epochs, dtype, checkpoints, then the variant.
@@ -32,6 +36,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
 from sweep.params import DEFAULTS, MODEL
@@ -50,12 +55,17 @@ class Chunk:
     dtype: str
     checkpoints: object  # int (count) or tuple of epochs
     rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
-    run_ids: tuple  # in lane order (by init, seed, run_id)
+    ids: np.ndarray  # their run ids, 'S16' (by init, seed, run_id)
     variant: tuple = tuple(DEFAULTS[name] for name in MODEL)  # the values of sweep.params.MODEL
 
     @property
     def n_runs(self):
-        return len(self.run_ids)
+        return len(self.ids)
+
+    @property
+    def run_ids(self):
+        """The run ids as a tuple of str, in lane order."""
+        return tuple(self.ids.astype(str).tolist())
 
     @property
     def network_epochs(self):
@@ -68,7 +78,38 @@ class Chunk:
 
 
 def chunk_id(run_ids):
-    return hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
+    """16 hex digits of the sha256 of the sorted run ids (str or 'S16'), one per line."""
+    ids = np.sort(np.asarray(run_ids, dtype="S16"))
+    lines = np.full((ids.size, 17), ord("\n"), dtype=np.uint8)
+    lines[:, :16] = ids.view(np.uint8).reshape(-1, 16)
+    return hashlib.sha256(lines.tobytes()[:-1]).hexdigest()[:16]
+
+
+def id_array(column):
+    """A column of run ids (pandas or Arrow strings of 16 characters) as a NumPy 'S16' array."""
+    import pyarrow as pa
+
+    array = pa.array(column, pa.large_string()) if not isinstance(column, (pa.Array, pa.ChunkedArray)) else column
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    n = len(array)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + n + 1]
+    if array.null_count or not np.array_equal(np.diff(offsets), np.full(n, 16)):
+        raise ValueError("run ids must be strings of 16 characters")
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.view("S16")
+
+
+AUTO_LANES = 2048  # lanes per chunk without chunk_size, at least...
+AUTO_MAX_LANES = 65536  # ...and at most
+AUTO_WORK = 2048 * 2048 * 80  # network-epochs x _shape_cost of a chunk: 2,048 XOR 2-4-1 runs of 2,048 epochs
+
+
+def auto_chunk_size(epochs, n_samples, n_inputs, hidden):
+    """Lanes per chunk of a shape when the grid gives no chunk_size (see the module docstring)."""
+    work = max(1, epochs) * _shape_cost(n_samples, n_inputs, hidden)
+    return int(min(AUTO_MAX_LANES, max(AUTO_LANES, AUTO_WORK // work)))
 
 
 def _shape_sort_key(key):
@@ -77,30 +118,35 @@ def _shape_sort_key(key):
     return (str(dataset), int(hidden), int(epochs), str(dtype), ck, tuple(str(v) for v in variant))
 
 
-def plan_chunks(runs, chunk_size):
-    """The chunks of a runs table (see the module docstring), in a deterministic order."""
-    chunk_size = int(chunk_size)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+def plan_chunks(runs, chunk_size, datasets=None):
+    """The chunks of a runs table (see the module docstring), in a deterministic order.
+
+    chunk_size: lanes per chunk at most, or None for `auto_chunk_size` (then `datasets`, name -> Dataset,
+    gives each shape's data set)."""
+    if chunk_size is not None:
+        chunk_size = int(chunk_size)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if len(runs) == 0:
         return []
     groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False).indices
-    ids = runs["run_id"].to_numpy(dtype=object)
+    ids = id_array(runs["run_id"])
+    seeds = runs["seed"].to_numpy()
+    inits = np.asarray(pd.Categorical(runs["init"]).codes)  # categories sorted: the order of the names
     chunks = []
     for key in sorted(groups, key=_shape_sort_key):
         rows = np.asarray(groups[key], dtype=np.int64)
         # Lanes sharing (init, seed) share their weight draw: keep them in one chunk.
-        order = np.lexsort((ids[rows].astype(str), runs["seed"].to_numpy()[rows],
-                            runs["init"].to_numpy(dtype=object)[rows].astype(str)))
-        rows = rows[order]
-        n_chunks = -(-rows.size // chunk_size)
+        rows = rows[np.lexsort((ids[rows], seeds[rows], inits[rows]))]
         dataset, hidden, epochs, dtype, checkpoints, *model = key
+        lanes = chunk_size or auto_chunk_size(int(epochs), *datasets[dataset].X.shape, int(hidden))
+        n_chunks = -(-rows.size // lanes)
         variant = tuple(bool(v) if name == "bias" else str(v) for name, v in zip(MODEL, model))
         for part in np.array_split(rows, n_chunks):
-            run_ids = tuple(ids[part].tolist())
-            chunks.append(Chunk(chunk_id(run_ids), str(dataset), int(hidden), int(epochs), str(dtype),
+            chunk_ids = ids[part]
+            chunks.append(Chunk(chunk_id(chunk_ids), str(dataset), int(hidden), int(epochs), str(dtype),
                                 checkpoints if isinstance(checkpoints, tuple) else int(checkpoints),
-                                part, run_ids, variant))
+                                part, chunk_ids, variant))
     return chunks
 
 
@@ -286,8 +332,8 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
     sizes = [c.n_runs for c in chunks]
     lines.append(f"runs:           {len(runs):,}")
     lines.append(f"chunks:         {len(chunks):,} in {len(shapes)} shape{'s' if len(shapes) != 1 else ''} "
-                 f"(at most {grid.chunk_size:,} runs each; sizes {min(sizes):,}"
-                 + (f" to {max(sizes):,})" if max(sizes) != min(sizes) else ")"))
+                 + (f"(at most {grid.chunk_size:,} runs each; " if grid.chunk_size else "(")
+                 + f"sizes {min(sizes):,}" + (f" to {max(sizes):,})" if max(sizes) != min(sizes) else ")"))
     lines.append(f"network-epochs: {net_epochs:,}" + (" (at most: early_stop is on)"
                                                      if bool(runs["early_stop"].any()) else ""))
     if estimate is not None:

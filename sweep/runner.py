@@ -94,10 +94,16 @@ def versions():
 
 
 def _grid_hash(runs, chunks):
+    """16 hex digits of the sha256 of the chunk ids, then the sorted run ids joined by commas."""
+    from sweep.plan import id_array
+
     h = hashlib.sha256()
     for chunk in chunks:
         h.update(chunk.chunk_id.encode())
-    h.update(",".join(sorted(runs["run_id"])).encode())
+    ids = np.sort(id_array(runs["run_id"]))
+    joined = np.full((ids.size, 17), ord(","), dtype=np.uint8)
+    joined[:, :16] = ids.view(np.uint8).reshape(-1, 16)
+    h.update(joined.tobytes()[:-1])
     return h.hexdigest()[:16]
 
 
@@ -125,7 +131,7 @@ def prepare(grid_path, out_root="results", overrides=None):
 
     grid = read_grid(grid_path, overrides)
     runs = expand(grid)
-    chunks = plan_chunks(runs, grid.chunk_size)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "name": grid.name,
@@ -135,7 +141,7 @@ def prepare(grid_path, out_root="results", overrides=None):
         "axes": list(dict.fromkeys(n for block in [grid.main, *grid.extras] for axis in block.axes for n in axis.names)),
         "runs": int(len(runs)),
         "chunks": {c.chunk_id: int(c.n_runs) for c in chunks},
-        "chunk_size": int(grid.chunk_size),
+        "chunk_size": grid.chunk_size,
     }
     pschema = params_schema(runs)
     schema = result_schema(pschema, weight_columns(runs), grid.record)

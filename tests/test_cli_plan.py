@@ -180,7 +180,7 @@ def test_plan_tasks_shows_the_shards_of_sweep_slurm(workdir, capsys):
     from sweep.shard import chunks_of
 
     grid = load_grid("g.toml")
-    chunks = plan_chunks(expand(grid), grid.chunk_size)
+    chunks = plan_chunks(expand(grid), grid.chunk_size, grid.datasets)
     assert [len(chunks_of(chunks, i, 4, chunk_cost(grid.datasets))) for i in (1, 2, 3, 4)] == \
         [int(row[1]) for row in table]
 

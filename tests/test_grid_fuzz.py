@@ -91,7 +91,7 @@ def plan_or_error(text):
         return "error"
     assert 1 <= len(runs) <= grid.n_points
     assert runs["run_id"].is_unique
-    chunks = plan_chunks(runs, grid.chunk_size)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     assert sum(c.n_runs for c in chunks) == len(runs)
     assert all(c.n_runs <= grid.chunk_size for c in chunks)
     text = report(grid, runs, chunks, None, "skipped", n_rows=3)

@@ -133,7 +133,7 @@ def test_format_duration(seconds, text):
 def test_report_without_estimate():
     grid, runs = grid_and_runs(GRID + '\n[[extra]]\nlr = 3.0\nhidden = 2\nepochs = 30\n'
                                '[[exclude]]\nloss = "mse"\nlr = 1.0\n')
-    chunks = plan_chunks(runs, grid.chunk_size)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     text = report(grid, runs, chunks, None, "skipped (--no-estimate)", n_rows=3)
     lines = text.splitlines()
     assert lines[0] == "sweep plan: p  (p.toml)"
@@ -161,7 +161,7 @@ def test_calibration_measures_a_positive_rate_and_scales_with_workers():
         epochs = [50, 40, 30, 20]
         seed = { range = [0, 40] }
     """)
-    chunks = plan_chunks(runs, grid.chunk_size)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     one = calibrate(grid, runs, chunks, lanes=32, epochs=20, workers=1, min_seconds=0.001)
     assert one.workers == one.busy_workers == 1
     # the three heaviest of four shapes are timed (work grows with hidden: same runs and epochs)
