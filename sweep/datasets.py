@@ -28,10 +28,12 @@ Generators (``seed`` is optional everywhere, default 0; the random draws
 are those of ``rng = np.random.Generator(np.random.PCG64(seed))``, in the
 order listed)::
 
-    generator = "gaussian"  samples, inputs, seed
-        X = rng.standard_normal((samples, inputs)); Y = rng.standard_normal(samples).
+    generator = "gaussian"  samples, inputs, seed, input_std (default 1)
+        X = rng.standard_normal((samples, inputs)) * input_std; Y = rng.standard_normal(samples).
         The regression task of Sohl-Dickstein (2024), "The boundary of neural
-        network trainability is fractal" (samples = 272, inputs = 16).
+        network trainability is fractal" (samples = 272, inputs = 16; its hidden
+        units compute tanh(sqrt(2) z), which tanh units see on inputs of
+        input_std = sqrt(2): examples/fractal_tanh.toml).
     generator = "teacher"   samples, inputs, hidden, activation, seed, noise (default 0)
         X  = rng.standard_normal((samples, inputs))
         W1 = rng.standard_normal((inputs, hidden)) / sqrt(inputs)
@@ -222,7 +224,7 @@ def _gen_gaussian(spec):
     rng = _rng(spec["seed"])
     X = rng.standard_normal((spec["samples"], spec["inputs"]))
     Y = rng.standard_normal(spec["samples"])
-    return X, Y
+    return X * spec["input_std"], Y
 
 
 def teacher_weights(spec):
@@ -295,7 +297,8 @@ _SEED = _Key("int", 0, MAX_SEED, default=0)
 
 # generator -> (its keys in canonical order -> how each is checked, the function of the canonical spec)
 GENERATORS = {
-    "gaussian": ({"samples": _SAMPLES, "inputs": _INPUTS, "seed": _SEED}, _gen_gaussian),
+    "gaussian": ({"samples": _SAMPLES, "inputs": _INPUTS, "seed": _SEED,
+                  "input_std": _Key("float", 0.0, default=1.0)}, _gen_gaussian),
     "teacher": ({"samples": _SAMPLES, "inputs": _INPUTS, "hidden": _Key("int", 1, MAX_HIDDEN),
                  "activation": _Key("choice", choices=ACTIVATIONS), "seed": _SEED,
                  "noise": _Key("float", 0.0, default=0.0)}, _gen_teacher),

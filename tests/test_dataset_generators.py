@@ -9,7 +9,7 @@ from sweep.datasets import (BUILTIN, GENERATORS, MAX_HIDDEN, MAX_INPUTS, MAX_SAM
 from sweep.errors import GridError
 from sweep.grid import loads_grid
 
-GAUSSIAN = {"generator": "gaussian", "samples": 272, "inputs": 16, "seed": 0}
+GAUSSIAN = {"generator": "gaussian", "samples": 272, "inputs": 16, "seed": 0, "input_std": 1.0}
 TEACHER = {"generator": "teacher", "samples": 64, "inputs": 4, "hidden": 8, "activation": "tanh", "seed": 0,
            "noise": 0.0}
 PARITY = {"generator": "parity", "inputs": 5}
@@ -90,6 +90,15 @@ def test_gaussian_is_x_then_y_from_pcg64():
     X = r.standard_normal((272, 16))
     Y = r.standard_normal(272)
     assert same_bits(ds.X, X) and same_bits(ds.Y, Y)
+
+
+def test_gaussian_input_std_scales_the_inputs_only():
+    """input_std = sqrt(2) stands in for the sqrt(2) gain of Sohl-Dickstein's tanh units: the same draws,
+    inputs times the factor (rounded once), targets unchanged, and another data set (another digest)."""
+    scaled = gen(dict(GAUSSIAN, input_std=2 ** 0.5))
+    plain = gen(GAUSSIAN)
+    assert same_bits(scaled.X, plain.X * 2 ** 0.5) and same_bits(scaled.Y, plain.Y)
+    assert scaled.digest != plain.digest
 
 
 def test_gaussian_statistics_of_a_large_draw():
@@ -200,8 +209,8 @@ def test_deterministic_exp_is_within_an_ulp_or_so_of_numpy_and_saturates():
      "expected the number of inputs, an integer in [1, 64], got a list; inline rows of inputs go without "
      "'generator'"),
     ({"generator": "gaussian", "sample": 4, "inputs": 2}, None,
-     "unknown key 'sample' (did you mean 'samples'?); a gaussian dataset has 'generator', 'samples', 'inputs' "
-     "and 'seed'"),
+     "unknown key 'sample' (did you mean 'samples'?); a gaussian dataset has 'generator', 'samples', 'inputs', "
+     "'seed' and 'input_std'"),
     ({"generator": "gaussian", "samples": 4, "inputs": 2, "noise": 0.1}, None,
      "unknown key 'noise'; a gaussian dataset has"),
     ({"generator": "parity", "inputs": 2, "seed": 1}, None,
@@ -334,7 +343,7 @@ seed = 1
 def test_a_generated_dataset_in_a_grid_file():
     grid = loads_grid(GRID, "g.toml")
     ds = grid.datasets["reg"]
-    assert ds.spec == {"generator": "gaussian", "samples": 16, "inputs": 3, "seed": 1}
+    assert ds.spec == {"generator": "gaussian", "samples": 16, "inputs": 3, "seed": 1, "input_std": 1.0}
     direct = parse_inline("reg", {"generator": "gaussian", "samples": 16, "inputs": 3, "seed": 1})
     assert ds.digest == direct.digest
     X, Y = dataset_arrays(grid, "reg")
@@ -350,7 +359,7 @@ def test_a_generated_dataset_in_a_grid_file():
      "'parity', 'boolean'"),
     ("seed = 1", "seeed = 1",
      "g.toml: datasets.reg: unknown key 'seeed' (did you mean 'seed'?); a gaussian dataset has 'generator', "
-     "'samples', 'inputs' and 'seed'"),
+     "'samples', 'inputs', 'seed' and 'input_std'"),
 ])
 def test_generator_errors_in_a_grid_file_carry_the_full_key_path(old, new, expected):
     with pytest.raises(GridError) as info:
