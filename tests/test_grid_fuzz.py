@@ -21,7 +21,7 @@ from sweep.cli import main
 from sweep.errors import GridError
 from sweep.grid import expand, loads_grid
 from sweep.params import PARAMS
-from sweep.plan import plan_chunks, report
+from sweep.plan import AUTO_MAX_LANES, plan_chunks, report
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = "fuzz.toml"
@@ -93,7 +93,7 @@ def plan_or_error(text):
     assert runs["run_id"].is_unique
     chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     assert sum(c.n_runs for c in chunks) == len(runs)
-    assert all(c.n_runs <= grid.chunk_size for c in chunks)
+    assert all(c.n_runs <= (grid.chunk_size or AUTO_MAX_LANES) for c in chunks)
     text = report(grid, runs, chunks, None, "skipped", n_rows=3)
     assert text.startswith("sweep plan: ")
     json.dumps(grid.resolved)

@@ -196,3 +196,14 @@ def test_values_printed_by_the_plan_can_be_pasted_into_an_exclude():
     assert scale != repr(runs["init_scale"].min())  # shortened for the eye...
     _, kept = grid_and_runs(text + f"[[exclude]]\ninit_scale = {scale}\nlr = {lr}\n")
     assert len(kept) == len(runs) - 1  # ...yet it still names the one run
+
+
+def test_automatic_chunk_size_grows_only_for_cheap_runs():
+    from sweep.plan import AUTO_LANES, AUTO_MAX_LANES, auto_chunk_size
+
+    assert auto_chunk_size(3000, 4, 2, 4) == AUTO_LANES == 2048  # XOR 2-4-1, long runs: as before
+    assert auto_chunk_size(2048, 4, 2, 4) == 2048
+    assert auto_chunk_size(1024, 4, 2, 4) == 4096  # half the epochs, twice the lanes
+    assert auto_chunk_size(50, 4, 2, 4) == AUTO_MAX_LANES == 65536
+    assert auto_chunk_size(0, 4, 2, 4) == AUTO_MAX_LANES
+    assert auto_chunk_size(1000, 272, 16, 16) == 2048  # wide data: never fewer than 2,048
