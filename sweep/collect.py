@@ -136,7 +136,9 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     """
     n = len(params)
     table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
-    params_table_schema = table.schema
+    # The sweep's schema, pandas metadata included (the runs table holds names as categoricals, the parts as
+    # strings: `sweep.runner.params_schema`).
+    params_table_schema = table.schema if params_schema is None else params_schema
     ec = result.epoch_converged
     ck_epochs = np.broadcast_to(result.checkpoint_epochs[ck_columns], (n, len(ck_columns)))
     cols = {  # built only if recorded

@@ -129,10 +129,11 @@ def plan_chunks(runs, chunk_size, datasets=None):
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if len(runs) == 0:
         return []
-    groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False).indices
+    groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False, observed=True).indices
     ids = id_array(runs["run_id"])
     seeds = runs["seed"].to_numpy()
-    inits = np.asarray(pd.Categorical(runs["init"]).codes)  # categories sorted: the order of the names
+    inits = pd.Categorical(runs["init"])
+    inits = np.argsort(np.argsort(np.asarray(inits.categories, dtype=str)))[inits.codes]  # rank of the name
     chunks = []
     for key in sorted(groups, key=_shape_sort_key):
         rows = np.asarray(groups[key], dtype=np.int64)

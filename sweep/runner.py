@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -109,8 +110,11 @@ def _grid_hash(runs, chunks):
 
 def params_schema(runs):
     """One Arrow schema for the parameter columns of every part (inferred from a
-    real row: an empty object column would infer as null)."""
-    return pa.Schema.from_pandas(runs.iloc[:1].reset_index(drop=True), preserve_index=False)
+    real row: an empty object column would infer as null). The runs table's
+    categoricals (names) are stored as strings."""
+    row = runs.iloc[:1].reset_index(drop=True)
+    names = [c for c in row.columns if isinstance(row[c].dtype, pd.CategoricalDtype)]
+    return pa.Schema.from_pandas(row.astype({c: "str" for c in names}), preserve_index=False)
 
 
 def grid_label(grid):

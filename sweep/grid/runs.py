@@ -7,7 +7,13 @@ fastest), extras appended, excludes removed. Two identical runs are an error.
 
 The table is built as vocabulary and codes: each parameter's distinct
 values once, and per run an index into them, so that a million runs cost
-a few array operations per parameter.
+a few array operations per parameter. It is kept compact, so that a grid
+of 16.8 million runs (a 4096 x 4096 map) fits in a few GB: a parameter
+fixed for the whole grid is one value seen through a read-only stride-0
+view (no memory per run), names (loss, dataset, activation...) are
+categoricals, and run ids are built from fixed-width bytes without a
+Python string per run. The parts on disk hold the names as strings
+(`sweep.runner.params_schema`).
 """
 import math
 
@@ -38,8 +44,8 @@ def _expand(grid):
     blocks = [grid.main] + list(grid.extras)
     vocab = {name: {} for name in PARAM}
     parts = [_block_codes(b, vocab) for b in blocks]
-    codes = {name: np.concatenate([p[name] for p in parts]) for name in PARAM}
-    source = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
+    codes = parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in PARAM}
+    source = np.repeat(np.arange(len(blocks), dtype=np.int32), [b.size for b in blocks])
     values = {name: list(vocab[name]) for name in PARAM}
     n = source.size
 
@@ -63,22 +69,36 @@ def _expand(grid):
     _check_data_fits_dtype(grid, values, codes)
     _check_output_fits(grid, values, codes, source, blocks)
 
-    ids = run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()})
-    if len(set(ids)) != len(ids):
+    ids = np.asarray(run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()}), dtype="S16")
+    if _has_duplicates(ids):
         _duplicate_error(ids, source, blocks, values, codes)
-    columns = {"run_id": pd.array(pa.array(ids, pa.large_string()), dtype="str")}
+    columns = {"run_id": pd.array(_string_array(ids), dtype="str")}
     for name in PARAM:
         columns[name] = _value_column(name, values[name], codes[name])
     columns["lr"], columns["lr_hidden"], columns["lr_output"] = learning_rates(values, codes)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)
+
+
+def _has_duplicates(ids):
+    """Whether two of the 'S16' ids are equal (sorted as pairs of integers, faster than as bytes)."""
+    halves = ids.view(np.uint64).reshape(-1, 2)
+    order = np.lexsort((halves[:, 1], halves[:, 0]))
+    s = halves[order]
+    return bool(np.any((s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1])))
+
+
+def _string_array(ids):
+    """An Arrow large_string array of 'S16' ids, built from their bytes."""
+    offsets = np.arange(0, 16 * ids.size + 1, 16, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(ids.size, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(ids)))
 
 
 def _block_codes(block, vocab):
     """{name: int array of vocabulary indices} for every run of a block, last axis fastest."""
     n = block.size
     codes = {}
-    for name, value in block.fixed.items():
-        codes[name] = np.full(n, vocab[name].setdefault(value, len(vocab[name])), dtype=np.int64)
+    for name, value in block.fixed.items():  # one value for the whole block: a read-only stride-0 view
+        codes[name] = np.broadcast_to(np.int64(vocab[name].setdefault(value, len(vocab[name]))), (n,))
     stride = n
     for axis in block.axes:
         stride //= axis.size
@@ -146,7 +166,7 @@ def _check_output_fits(grid, values, codes, source, blocks):
 
 def _duplicate_error(ids, source, blocks, values, codes):
     first = {}
-    for i, run in enumerate(ids):
+    for i, run in enumerate(ids.tolist()):
         if run in first:
             pair = [first[run], i]
             break
@@ -160,19 +180,23 @@ def _duplicate_error(ids, source, blocks, values, codes):
 
 
 def _value_column(name, values, codes):
+    """The column of a parameter: its vocabulary `values` taken at `codes` (names as a categorical; a value
+    fixed for every run as a stride-0 view of it)."""
     kind = PARAM[name].kind
-    if kind == "float":
-        return np.array(values, dtype=np.float64)[codes]
-    if kind == "bias_init":  # "draw" is null in the rows
-        return np.array([np.nan if v == "draw" else v for v in values], dtype=np.float64)[codes]
-    if kind == "int":
-        return np.array(values, dtype=np.int64)[codes]
-    if kind == "bool":
-        return np.array(values, dtype=bool)[codes]
-    if kind == "checkpoints" and all(isinstance(v, int) for v in values):
-        return np.array(values, dtype=np.int64)[codes]
     if kind in ("choice", "dataset"):
-        return pd.array(pa.array(values, pa.large_string()).take(pa.array(codes)), dtype="str")
-    table = np.empty(len(values), dtype=object)
-    table[:] = values
+        small = np.int8 if len(values) < 128 else np.int32
+        return pd.Categorical.from_codes(np.asarray(codes, dtype=small), categories=values)
+    if kind == "float":
+        table = np.array(values, dtype=np.float64)
+    elif kind == "bias_init":  # "draw" is null in the rows
+        table = np.array([np.nan if v == "draw" else v for v in values], dtype=np.float64)
+    elif kind == "int" or (kind == "checkpoints" and all(isinstance(v, int) for v in values)):
+        table = np.array(values, dtype=np.int64)
+    elif kind == "bool":
+        table = np.array(values, dtype=bool)
+    else:
+        table = np.empty(len(values), dtype=object)
+        table[:] = values
+    if codes.strides == (0,):
+        return np.broadcast_to(table[codes[:1]], codes.shape)
     return table[codes]
