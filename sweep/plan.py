@@ -101,6 +101,21 @@ def id_array(column):
     return data.view("S16")
 
 
+def id_order(ids):
+    """The permutation that sorts 'S16' run ids (as bytes): by their first 8 bytes as integers, the rare
+    ties by the last 8 (several times faster than sorting the bytes or two keys at once)."""
+    halves = ids.view(">u8").reshape(-1, 2).astype(np.uint64)  # big-endian: integers in the order of the bytes
+    order = np.argsort(halves[:, 0], kind="stable")
+    first = halves[order, 0]
+    tied = np.flatnonzero(first[1:] == first[:-1])
+    if tied.size:
+        mark = np.zeros(order.size, dtype=bool)
+        mark[tied] = mark[tied + 1] = True
+        sub = order[mark]  # contiguous groups of equal first halves, the groups in order
+        order[mark] = sub[np.lexsort((halves[sub, 1], halves[sub, 0]))]
+    return order
+
+
 AUTO_LANES = 2048  # lanes per chunk without chunk_size, at least...
 AUTO_MAX_LANES = 65536  # ...and at most
 AUTO_WORK = 2048 * 2048 * 80  # network-epochs x _shape_cost of a chunk: 2,048 XOR 2-4-1 runs of 2,048 epochs
@@ -131,6 +146,7 @@ def plan_chunks(runs, chunk_size, datasets=None):
         return []
     groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False, observed=True).indices
     ids = id_array(runs["run_id"])
+    halves = ids.view(">u8").reshape(-1, 2)  # big-endian: integers in the order of the bytes
     seeds = runs["seed"].to_numpy()
     inits = pd.Categorical(runs["init"])
     inits = np.argsort(np.argsort(np.asarray(inits.categories, dtype=str)))[inits.codes]  # rank of the name
@@ -138,7 +154,7 @@ def plan_chunks(runs, chunk_size, datasets=None):
     for key in sorted(groups, key=_shape_sort_key):
         rows = np.asarray(groups[key], dtype=np.int64)
         # Lanes sharing (init, seed) share their weight draw: keep them in one chunk.
-        rows = rows[np.lexsort((ids[rows], seeds[rows], inits[rows]))]
+        rows = rows[np.lexsort((halves[rows, 1], halves[rows, 0], seeds[rows], inits[rows]))]
         dataset, hidden, epochs, dtype, checkpoints, *model = key
         lanes = chunk_size or auto_chunk_size(int(epochs), *datasets[dataset].X.shape, int(hidden))
         n_chunks = -(-rows.size // lanes)

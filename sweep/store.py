@@ -278,6 +278,7 @@ def check_part(path, *, chunk_id, n_runs, grid_hash, schema, full=True):
     the chunk id, a hash of them: a part copied over another of the same size is caught there.
     """
     from sweep.plan import chunk_id as chunk_id_of
+    from sweep.plan import id_array
 
     try:
         meta = pq.read_metadata(path)
@@ -307,7 +308,7 @@ def check_part(path, *, chunk_id, n_runs, grid_hash, schema, full=True):
         return None
     try:
         table = pq.read_table(path, page_checksum_verification=True)
-        run_ids = table.column("run_id").to_pylist()
+        run_ids = id_array(table.column("run_id"))
     except READ_ERRORS as exc:
         return f"damaged ({reason(exc)})"
     if table.num_rows != n_runs:
@@ -317,9 +318,10 @@ def check_part(path, *, chunk_id, n_runs, grid_hash, schema, full=True):
     return None
 
 
-def read_part(path, columns=None):
-    """A part's rows (of `columns`, or all), every page read checked against its checksum."""
-    return pq.read_table(path, columns=columns, page_checksum_verification=True)
+def read_part(path, columns=None, dictionary=None):
+    """A part's rows (of `columns`, or all), every page read checked against its checksum; the string
+    columns named in `dictionary` read as dictionaries (categoricals in pandas)."""
+    return pq.read_table(path, columns=columns, page_checksum_verification=True, read_dictionary=dictionary)
 
 
 def require_results_dir(path):
