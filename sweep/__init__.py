@@ -18,9 +18,9 @@ NumPy, pandas and Numba are imported only when these are first used.
 """
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "run", "load", "summarize", "plot", "status", "load_grid", "expand"]
+__all__ = ["__version__", "run", "load", "summarize", "plot", "map", "status", "load_grid", "expand"]
 
-from sweep.api import plot, run, status  # noqa: E402
+from sweep.api import map, plot, run, status  # noqa: E402
 
 
 def __getattr__(name):

@@ -73,6 +73,43 @@ def plot(data, *, name=None, where=None, **options):
     return fig
 
 
+def map(data, *, x, y, color="trainability", where=None, dimension=False, name=None, fit=None, dpi=None):
+    """A trainability map: what ``sweep map`` draws (`sweep.maps`), a Figure returned, not written.
+
+    data: a DataFrame from `sweep.load` or `sweep.run`, or a results directory (then only the columns the
+    map and ``where`` need are read). x, y: numeric columns, one pixel per distinct value (at most 4096
+    each), every (x, y) point at most once. color: ``"trainability"`` (rank-stretched, trained blue), a
+    true/false column or another numeric column. where: a filter, as ``--where``. name: the title's sweep
+    name. dpi: the resolution (default: one pixel per grid point, at least 150).
+
+    The Figure carries ``fig.map_image``, the pixels as arrays (`sweep.maps.MapImage`). With
+    ``dimension=True`` it also carries ``fig.dimension``, the box-counting dimension of the trained /
+    not-trained boundary (`sweep.maps.Dimension`: ``.dimension``, ``.sizes``, ``.counts``, ``.fit``,
+    ``.r2``), and ``fig.dimension_figure``, the Figure of its fit; ``fit=(2, 64)`` fixes the box sizes
+    fitted. Without it both are None. Needs matplotlib.
+    """
+    import pandas as pd
+
+    from sweep import maps
+    from sweep.results import select
+    from sweep.summary import axes_of
+
+    maps._matplotlib()  # a missing matplotlib is reported before anything is read
+    if isinstance(data, pd.DataFrame):
+        df = select(data, where)
+        path = data.attrs.get("path")
+    else:
+        path = _path(data, "data")
+        df = maps.map_frame(path, x, y, color, where)
+    name = name or (_sweep_name(path) if path else None) or "sweep"
+    fig = maps.draw(df, x=x, y=y, color=color, name=name, dimension=dimension, fit=fit, dpi=dpi,
+                    axes=axes_of(path) if path else None)
+    _show_in_notebooks(fig)
+    if fig.dimension_figure is not None:
+        _show_in_notebooks(fig.dimension_figure)
+    return fig
+
+
 def status(path, *, out="results", verify=False, **overrides):
     """How much of a sweep is written: a `sweep.state.Status` (parts and runs done and total, `complete`,
     the parts failing their checks). path: a results directory, or a grid file (or dict) whose results

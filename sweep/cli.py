@@ -51,7 +51,7 @@ def cmd_plan(args):
     overrides = from_sets(args.sets)
     grid = load_grid(args.grid, overrides) if overrides else load_grid(args.grid)
     runs = expand(grid)
-    chunks = plan_chunks(runs, grid.chunk_size)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
     estimate, note = None, None
     if args.no_estimate:
         note = "skipped (--no-estimate)"
@@ -342,6 +342,82 @@ def _figure_formats():
     return FigureCanvasBase.get_supported_filetypes()
 
 
+# --------------------------------------------------------------------------- map
+
+def add_map(subparsers):
+    p = subparsers.add_parser(
+        "map", help="a trainability map: one pixel per run over two grid columns (needs matplotlib)",
+        description="Draw one pixel per run over two numeric columns (e.g. lr_hidden x lr_output, up to 4096 "
+                    "values each, every point at most once), coloured by trainability (rank-stretched: trained "
+                    "blue, diverged or stuck red), a true/false column or another numeric column; grey where "
+                    "there is no data. With --dimension, also estimate the box-counting dimension of the "
+                    "boundary between trained and not trained. Needs matplotlib (pip install matplotlib).")
+    p.add_argument("results", metavar="RESULTS_DIR", help="results/<name>")
+    p.add_argument("--x", required=True, metavar="COL", help="the column along x, e.g. lr_hidden")
+    p.add_argument("--y", required=True, metavar="COL", help="the column along y, e.g. lr_output")
+    p.add_argument("--color", default="trainability", metavar="COL",
+                   help="the colour: trainability (default), a true/false column such as converged, or another "
+                        "numeric column such as final_loss")
+    _add_where(p)
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="figure file; the format follows its extension (.png, .pdf, .svg) "
+                        "(default: OUT/_NAME/map-COLOR.png, beside the results directory OUT/NAME)")
+    p.add_argument("--dimension", action="store_true",
+                   help="print the box-counting dimension of the trained/not-trained boundary and write its fit "
+                        "plot beside the map as FILE-dimension.EXT")
+    p.add_argument("--dpi", type=_positive_int, default=None, metavar="N",
+                   help="resolution (default: enough for one pixel per grid point, at least 150)")
+    p.set_defaults(func=cmd_map)
+
+
+def cmd_map(args):
+    from pathlib import Path
+
+    from sweep import maps
+    from sweep.plots import _matplotlib
+    from sweep.store import make_dir, read_manifest, require_results_dir
+    from sweep.summary import axes_of
+
+    _matplotlib()  # a missing matplotlib is reported before anything is read
+    layout = require_results_dir(args.results)
+    if args.output:
+        out = Path(args.output)
+        if not out.suffix:
+            out = out.with_name(out.name + ".png")  # what matplotlib would write; say so below
+        formats = _figure_formats()
+        if out.suffix[1:].lower() not in formats:
+            raise SweepError(f"-o {args.output}: matplotlib cannot write .{out.suffix[1:]} files; expected one of "
+                             f"{', '.join('.' + f for f in sorted(formats))}")
+        if not out.parent.is_dir():
+            raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
+        if out.resolve().is_relative_to(layout.data.resolve()):
+            raise SweepError(f"will not write {out} into the results directory: it holds Parquet files only, so "
+                             f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
+    else:
+        out = None
+    df = maps.map_frame(args.results, args.x, args.y, args.color, args.where)
+    name = (read_manifest(layout) or [{}])[0].get("name") or layout.data.resolve().name
+    fig = maps.draw(df, x=args.x, y=args.y, color=args.color, name=name, dimension=args.dimension, dpi=args.dpi,
+                    axes=axes_of(args.results))
+    del df
+    if out is None:
+        out = make_dir(layout.admin, "directory") / f"map-{args.color}.png"
+    written = [out]
+    try:
+        fig.savefig(out, dpi=fig.dpi)
+        if fig.dimension is not None:
+            written.append(out.with_name(f"{out.stem}-dimension{out.suffix}"))
+            fig.dimension_figure.savefig(written[-1], dpi=150)
+    except OSError as exc:
+        raise SweepError(f"cannot write {written[-1]}: {exc.strerror or exc}") from None
+    if fig.dimension is not None:
+        print(fig.dimension.text(maps.boundary_name(fig.map_image)))
+        print(fig.dimension.counts_text(), flush=True)
+    print(f"{PROG}: map of {name} in {out}"
+          + (f", its box-counting fit in {written[1]}" if len(written) > 1 else ""), file=sys.stderr, flush=True)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser and main
 
 def _add_grid_and_out(p):
@@ -365,7 +441,7 @@ def _add_where(p):
                         "(parsed, never run as code)")
 
 
-COMMANDS = [add_plan, add_run, add_status, add_slurm, add_summary, add_plot]
+COMMANDS = [add_plan, add_run, add_status, add_slurm, add_summary, add_plot, add_map]
 
 
 def _positive_int(text):
