@@ -331,7 +331,9 @@ SETTINGS = (
     Param("name", "name", None,
           "Required. The sweep's name: results go to `results/NAME/`.", aliases=("title", "sweep", "sweep_name")),
     Param("description", "text", "", "Free text, kept in the results manifest.", aliases=("desc", "notes", "comment")),
-    Param("max_runs", "int", 2_000_000, "Refuse grids that expand to more runs than this.", lo=1, hi=100_000_000,
+    Param("max_runs", "int", 20_000_000, "Refuse grids that expand to more runs than this (a 4096 x 4096 map is "
+          "16.8 million). Grids whose runs would not fit in this machine's memory are refused anyway.", lo=1,
+          hi=1_000_000_000,
           aliases=("limit", "max_size", "run_limit")),
     Param("chunk_size", "int", None, "At most this many networks (lanes) per kernel call. Default: 2,048, more "
           "(up to 65,536) for runs so cheap that 2,048 would train in milliseconds (docs/design.md).", lo=1,

@@ -61,8 +61,9 @@ def test_plan_of_the_example_grid(capsys):
     ('name = "x"\n[grid]\nlearning_rate = [0.1]\n', "g.toml: unknown key 'learning_rate' in [grid] (did you mean 'lr'?)"),
     ('name = "x"\nlr = [\n', "g.toml:3:1: invalid TOML: "),
     ('name = "x"\nlr = 0.1\n[grid]\nlr = [0.2]\n', "g.toml: 'lr' is both fixed and a grid axis; keep one"),
-    ('name = "x"\n[grid]\nseed = { range = [0, 3000] }\nlr = { logspace = [-3, 0, 1000] }\n',
-     "g.toml: the grid expands to 3,000,000 runs, over the limit of 2,000,000 (max_runs); split it or raise max_runs"),
+    ('name = "x"\n[grid]\nseed = { range = [0, 30000] }\nlr = { logspace = [-3, 0, 1000] }\n',
+     "g.toml: the grid expands to 30,000,000 runs, over the limit of 20,000,000 (max_runs); split it or raise "
+     "max_runs"),
 ])
 def test_bad_grid_is_one_line_on_stderr_exit_2_nothing_written(workdir, capsys, text, message):
     Path("g.toml").write_text(text)

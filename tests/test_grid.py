@@ -411,7 +411,7 @@ ERRORS = [
     ('name = "x"\nseed = -1\n', "grid.toml: seed: expected an integer in [0, 4_294_967_295], got -1"),
     ('name = "x"\ninit_scale = 0\n', "grid.toml: init_scale: expected a number > 0, got 0"),
     ('name = "x"\ncheckpoints = [0, -1]\n', "grid.toml: checkpoints[1]: expected an epoch: an integer"),
-    ('name = "x"\nmax_runs = 0\n', "grid.toml: max_runs: expected an integer in [1, 100_000_000], got 0"),
+    ('name = "x"\nmax_runs = 0\n', "grid.toml: max_runs: expected an integer in [1, 1_000_000_000], got 0"),
     ('name = "x"\nchunk_size = 0\n', "grid.toml: chunk_size: expected an integer in [1, 1_048_576], got 0"),
     ('name = "x"\nrecord = "trainability"\n', "grid.toml: record: expected a list of result columns (those of "
      "docs/results.md but run_id and the parameters), e.g. [\"trainability\", \"epoch_diverged\"]; got 'trainability'"),
@@ -476,12 +476,13 @@ ERRORS = [
     ('name = "x"\n[grid]\nlr = [0.1, 0.2]\n[[exclude]]\nlr = [0.1, 0.2]\n', "grid.toml: every run is excluded by [[exclude]]; nothing to run"),
     ('name = "x"\n[[exclude]]\nloss = "mae"\n', "grid.toml: exclude[0].loss: expected one of 'mse', 'bce', got 'mae' (did you mean 'mse'?)"),
     # size limit
-    ('name = "x"\n[grid]\nseed = { range = [0, 3000] }\nlr = { logspace = [-3, 0, 1000] }\n',
-     "grid.toml: the grid expands to 3,000,000 runs, over the limit of 2,000,000 (max_runs); split it or raise max_runs"),
+    ('name = "x"\n[grid]\nseed = { range = [0, 30000] }\nlr = { logspace = [-3, 0, 1000] }\n',
+     "grid.toml: the grid expands to 30,000,000 runs, over the limit of 20,000,000 (max_runs); split it or raise "
+     "max_runs"),
     ('name = "x"\nmax_runs = 10\n[grid]\nseed = { range = [0, 5] }\n[[extra]]\nlr = [1, 2]\n',
      "grid.toml: the grid expands to 15 runs, over the limit of 10 (max_runs); split it or raise max_runs"),
-    ('name = "x"\n[grid]\nseed = { range = [0, 3000000] }\n',
-     "grid.toml: grid.seed.range: generates 3,000,000 values, over the limit of 2,000,000 runs (max_runs)"),
+    ('name = "x"\n[grid]\nseed = { range = [0, 30000000] }\n',
+     "grid.toml: grid.seed.range: generates 30,000,000 values, over the limit of 20,000,000 runs (max_runs)"),
     ('name = "x"\n[grid]\nlr = { linspace = [0.1, 1, 1e12] }\n',
      "grid.toml: grid.lr.linspace: generates 1,000,000,000,000 values, over the limit"),
     # datasets
@@ -611,3 +612,14 @@ def test_a_linear_output_takes_any_target_and_a_sigmoid_one_a_boolean_table():
                    '[[exclude]]\noutput = "sigmoid"\ndataset = "r"\n'
                    '[datasets.r]\ngenerator = "teacher"\nsamples = 8\ninputs = 2\nhidden = 3\nactivation = "relu"\n')
     assert sorted(zip(runs["output"], runs["dataset"])) == [("identity", "r"), ("identity", "xor"), ("sigmoid", "xor")]
+
+
+def test_a_grid_whose_runs_would_not_fit_in_memory_is_refused_with_the_reason(monkeypatch):
+    from sweep.grid import parse
+
+    assert parse.physical_memory() > 2**30  # this machine's, read from the OS
+    monkeypatch.setattr(parse, "physical_memory", lambda: 2**30)
+    message = error_of('name = "x"\n[grid]\nlr_hidden = { logspace = [-3, 6, 4096] }\n'
+                       'lr_output = { logspace = [-3, 6, 4096] }\n')
+    assert message == ("grid.toml: the grid expands to 16,777,216 runs, whose runs table alone takes about 3.1 GiB, "
+                        "more than this machine's 1.0 GiB of memory; split it into several grids")
