@@ -78,3 +78,23 @@ def test_example_tanh_teacher(tmp_path):
     assert not df.loc[df["lr_hidden"] < 0.05, "converged"].any()
     best = df[np.isclose(df["lr_hidden"], 1.0) & np.isclose(df["lr_output"], 1.0)]
     assert best["converged"].all() and (best["final_mse"] <= 1e-3).all()
+
+
+@pytest.mark.slow
+def test_example_fractal_tanh_at_8_by_8_points(tmp_path):
+    """The fractal example, coarse and short (8 x 8 points, 100 epochs, a few seconds): small learning rates
+    train, large output rates diverge, and `sweep map` draws it."""
+    axis = "{logspace = [-2.69897, 6.30103, 8]}"
+    assert main(["run", str(EXAMPLES / "fractal_tanh.toml"), "--out", str(tmp_path), "--quiet", "--set", "epochs=100",
+                 "--set", f"lr_hidden={axis}", "--set", f"lr_output={axis}"]) == 0
+    df = load(tmp_path / "fractal-tanh")
+    assert len(df) == 64 and list(df.columns[-5:]) == ["final_loss", "diverged", "loss_ratio_tail", "trainability",
+                                                       "epoch_diverged"]
+    small = df[(df.lr_hidden < 100) & (df.lr_output < 10)]
+    large = df[df.lr_output > 1e4]
+    assert len(small) == 12 and (small.trainability < 0).all() and (small.loss_ratio_tail < 1).all()
+    assert len(large) == 16 and (large.trainability > 0).all() and large.diverged.all()
+    assert large.epoch_diverged.between(0, 100).all()  # null where a run never diverged: not here
+    out = tmp_path / "map.png"
+    assert main(["map", str(tmp_path / "fractal-tanh"), "--x", "lr_hidden", "--y", "lr_output", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
