@@ -10,13 +10,25 @@ MSE, lr 0.5, --epochs (default 2000); the sweep is a grid of --runs seeds
 * run_wall: the whole command, interpreter start and imports included;
 * startup: wall time of `python -m sweep run` on a 4-run grid (warm cache);
 * peak_rss_mb: peak memory of `python -m sweep run` on a --memory-runs grid
-  (default 200,000 runs, 100 epochs: memory does not grow with epochs).
+  (default 200,000 runs, 100 epochs: memory does not grow with epochs);
+* with --record COL,COL: the grid stores only those statistics (the `record`
+  setting, as a trainability map does), and the run's peak memory and
+  `sweep.load`'s time and peak memory on its results are reported too
+  (load_s, load_rss_mb), with the bar of the maps issue: the whole command
+  at least half the kernel's rate (at most twice its time);
+* with --plan-side S: `sweep plan --no-estimate` of an S x S map (a tanh
+  16-16-1 grid of two log-spaced learning-rate axes: S^2 runs), its wall
+  time and peak memory (plan_s, plan_rss_mb).
+
+Medians of --repeats; the peak memory of a command is the largest of its
+runs (ru_maxrss of the child, read after each one).
+
+    python benchmarks/bench_run.py --runs 1000000 --epochs 50 --record trainability --plan-side 4096
 """
 import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 GRID = """name = "{name}"
-dataset = "xor"
+{record}dataset = "xor"
 hidden = 4
 epochs = {epochs}
 init = "normal"
@@ -37,6 +49,48 @@ lr = 0.5
 [grid]
 seed = {{ range = [0, {runs}] }}
 """
+
+MAP = """name = "map"
+dataset = "fractal"
+hidden = 16
+activation = "tanh"
+output = "identity"
+bias = false
+scaling = "mean-field"
+reduction = "mean"
+epochs = 1000
+checkpoints = 0
+record = ["trainability"]
+[datasets.fractal]
+generator = "gaussian"
+samples = 272
+inputs = 16
+[grid]
+lr_hidden = {{ logspace = [-3, 6, {side}] }}
+lr_output = {{ logspace = [-3, 6, {side}] }}
+"""
+
+
+def child(argv):
+    """(wall seconds, stderr, peak RSS in MB) of one Python child process (its own peak, from wait4);
+    SystemExit with its stderr if it fails."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{text}")
+    return wall, text, usage.ru_maxrss / 1024
+
+
+def timed(argv):
+    """(wall seconds, peak RSS in MB) of a Python child process."""
+    wall, _, rss = child(argv)
+    return wall, rss
 
 
 def kernel_rate(epochs, repeats, networks=4096):
@@ -62,16 +116,9 @@ def sweep_run(grid_text, workdir, name):
     grid = Path(workdir) / f"{name}.toml"
     grid.write_text(grid_text)
     out = Path(workdir) / "results"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "sweep", "run", str(grid), "--out", str(out)],
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"sweep run failed:\n{proc.stderr}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    m = re.search(r"([0-9.e+]+) network-epochs/s", proc.stderr.strip().splitlines()[-2])
-    return wall, float(m.group(1)) if m else float("nan"), max(rss, before) / 1024
+    wall, stderr, rss = child(["-m", "sweep", "run", str(grid), "--out", str(out)])
+    m = re.search(r"([0-9.e+]+) network-epochs/s", stderr.strip().splitlines()[-2])
+    return wall, float(m.group(1)) if m else float("nan"), rss
 
 
 def main():
@@ -80,23 +127,41 @@ def main():
     p.add_argument("--epochs", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--memory-runs", type=int, default=200_000)
+    p.add_argument("--record", default=None, metavar="COL[,COL]", help="store only these statistics")
+    p.add_argument("--plan-side", type=int, default=None, metavar="S", help="also time sweep plan of an S x S map")
     args = p.parse_args()
+    record = "" if args.record is None else "record = [" + ", ".join(
+        f'"{c.strip()}"' for c in args.record.split(",")) + "]\n"
 
     with tempfile.TemporaryDirectory() as tmp:
-        sweep_run(GRID.format(name="warm", epochs=10, runs=4), tmp, "warm")  # fills Numba's cache
-        startup = statistics.median(sweep_run(GRID.format(name=f"tiny{i}", epochs=10, runs=4), tmp, f"tiny{i}")[0]
+        sweep_run(GRID.format(name="warm", epochs=10, runs=4, record=""), tmp, "warm")  # fills Numba's cache
+        startup = statistics.median(sweep_run(GRID.format(name=f"tiny{i}", epochs=10, runs=4, record=""), tmp, f"tiny{i}")[0]
                                     for i in range(5))
         kernel = kernel_rate(args.epochs, args.repeats)
-        walls, trains = [], []
+        walls, trains, peaks, loads, load_peaks = [], [], [], [], []
         for i in range(args.repeats):
-            wall, train_rate, _ = sweep_run(GRID.format(name=f"e2e{i}", epochs=args.epochs, runs=args.runs), tmp,
-                                            f"e2e{i}")
+            wall, train_rate, peak_run = sweep_run(GRID.format(name=f"e2e{i}", epochs=args.epochs, runs=args.runs,
+                                                               record=record), tmp, f"e2e{i}")
             walls.append(args.runs * args.epochs / wall)
             trains.append(train_rate)
+            peaks.append(peak_run)
+            if args.record is not None:
+                seconds, rss = timed(["-c", f"import sweep, time; t = time.perf_counter(); "
+                                            f"sweep.load({str(Path(tmp) / 'results' / f'e2e{i}')!r}); "
+                                            f"print(time.perf_counter() - t)"])
+                loads.append(seconds)
+                load_peaks.append(rss)
         run_wall, run_train = statistics.median(walls), statistics.median(trains)
         kernel_after = kernel_rate(args.epochs, args.repeats)
         kernel = statistics.median([kernel, kernel_after])
-        _, _, peak = sweep_run(GRID.format(name="memory", epochs=100, runs=args.memory_runs), tmp, "memory")
+        _, _, peak = sweep_run(GRID.format(name="memory", epochs=100, runs=args.memory_runs, record=""), tmp,
+                               "memory")
+        plans = []
+        if args.plan_side:
+            grid = Path(tmp) / "map.toml"
+            grid.write_text(MAP.format(side=args.plan_side))
+            plans = [timed(["-m", "sweep", "plan", str(grid), "--no-estimate", "--rows", "0"])
+                     for _ in range(args.repeats)]
 
     rows = [("kernel (train, all cores)", kernel, 1.0),
             ("sweep run, train phase", run_train, run_train / kernel),
@@ -109,9 +174,22 @@ def main():
     print(f"peak memory of `sweep run` on {args.memory_runs:,} runs: {peak:.0f} MB")
     bar = run_train / kernel >= 0.85
     print(f"bar: train phase >= 85% of the kernel: {'PASS' if bar else 'FAIL'} ({run_train / kernel:.1%})")
-    print(json.dumps({"kernel": kernel, "run_train": run_train, "run_wall": run_wall,
-                      "train_vs_kernel": run_train / kernel, "wall_vs_kernel": run_wall / kernel,
-                      "startup_s": startup, "peak_rss_mb": peak, "runs": args.runs, "epochs": args.epochs}))
+    out = {"kernel": kernel, "run_train": run_train, "run_wall": run_wall, "train_vs_kernel": run_train / kernel,
+           "wall_vs_kernel": run_wall / kernel, "startup_s": startup, "peak_rss_mb": peak, "runs": args.runs,
+           "epochs": args.epochs}
+    if args.record is not None:
+        out.update(run_rss_mb=max(peaks), load_s=statistics.median(loads), load_rss_mb=max(load_peaks))
+        print(f"record = {args.record}: peak memory of `sweep run` {max(peaks):.0f} MB; sweep.load of its "
+              f"{args.runs:,} rows {out['load_s']:.2f} s, peak {max(load_peaks):.0f} MB")
+        half = run_wall / kernel >= 0.5
+        print(f"bar: whole command >= 50% of the kernel (at most twice its time): {'PASS' if half else 'FAIL'} "
+              f"({run_wall / kernel:.1%})")
+    if plans:
+        out.update(plan_s=statistics.median(p[0] for p in plans), plan_rss_mb=max(p[1] for p in plans),
+                   plan_side=args.plan_side)
+        print(f"sweep plan of a {args.plan_side} x {args.plan_side} map ({args.plan_side ** 2:,} runs): "
+              f"{out['plan_s']:.1f} s, peak {out['plan_rss_mb']:.0f} MB")
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
