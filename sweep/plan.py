@@ -105,7 +105,7 @@ def id_order(ids):
     """The permutation that sorts 'S16' run ids (as bytes): by their first 8 bytes as integers, the rare
     ties by the last 8 (several times faster than sorting the bytes or two keys at once)."""
     halves = ids.view(">u8").reshape(-1, 2).astype(np.uint64)  # big-endian: integers in the order of the bytes
-    order = np.argsort(halves[:, 0], kind="stable")
+    order = np.argsort(halves[:, 0])
     first = halves[order, 0]
     tied = np.flatnonzero(first[1:] == first[:-1])
     if tied.size:
@@ -146,15 +146,17 @@ def plan_chunks(runs, chunk_size, datasets=None):
         return []
     groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False, observed=True).indices
     ids = id_array(runs["run_id"])
-    halves = ids.view(">u8").reshape(-1, 2)  # big-endian: integers in the order of the bytes
     seeds = runs["seed"].to_numpy()
     inits = pd.Categorical(runs["init"])
     inits = np.argsort(np.argsort(np.asarray(inits.categories, dtype=str)))[inits.codes]  # rank of the name
     chunks = []
     for key in sorted(groups, key=_shape_sort_key):
         rows = np.asarray(groups[key], dtype=np.int64)
-        # Lanes sharing (init, seed) share their weight draw: keep them in one chunk.
-        rows = rows[np.lexsort((halves[rows, 1], halves[rows, 0], seeds[rows], inits[rows]))]
+        # Lanes sharing (init, seed) share their weight draw: keep them in one chunk. Sorted by run id, then
+        # stably by seed and by init (each stable sort keeps the order before it among equal keys).
+        rows = rows[id_order(ids[rows])]
+        rows = rows[np.argsort(seeds[rows], kind="stable")]
+        rows = rows[np.argsort(inits[rows], kind="stable")]
         dataset, hidden, epochs, dtype, checkpoints, *model = key
         lanes = chunk_size or auto_chunk_size(int(epochs), *datasets[dataset].X.shape, int(hidden))
         n_chunks = -(-rows.size // lanes)

@@ -623,3 +623,27 @@ def test_a_grid_whose_runs_would_not_fit_in_memory_is_refused_with_the_reason(mo
                        'lr_output = { logspace = [-3, 6, 4096] }\n')
     assert message == ("grid.toml: the grid expands to 16,777,216 runs, whose runs table alone takes about 3.1 GiB, "
                         "more than this machine's 1.0 GiB of memory; split it into several grids")
+
+
+def test_every_run_id_of_a_table_is_the_documented_hash():
+    """The compiled hashing of a whole table (sweep.grid.hashing) against hashlib of each run's canonical JSON:
+    model switches on and off their defaults, layer rates equal and not (lr written or left out)."""
+    runs = runs_of('name = "x"\n[grid]\nactivation = ["sigmoid", "tanh"]\nbias = [true, false]\n'
+                   'lr_hidden = [0.1, 0.5]\nlr_output = [0.1, 0.5, 2.0]\nseed = [0, 7]\n')
+    assert len(runs) == 48
+    for row in runs.to_dict("records"):
+        params = {k: row[k] for k in ("activation", "bias", "lr_hidden", "lr_output", "seed")}
+        params["bias"] = bool(params["bias"])
+        assert row["run_id"] == _documented_hash(params), params
+
+
+def test_duplicate_run_ids_are_found_by_all_16_bytes():
+    from sweep.grid.runs import _has_duplicates
+
+    ids = np.frombuffer(np.random.default_rng(1).bytes(16 * 10000), dtype="S16").copy()
+    assert not _has_duplicates(ids)
+    octets = ids.view(np.uint8).reshape(-1, 16)
+    octets[5, :8] = octets[9, :8]  # the same first 8 bytes, different last 8: not a duplicate
+    assert not _has_duplicates(ids)
+    octets[5] = octets[9]
+    assert _has_duplicates(ids)

@@ -79,12 +79,25 @@ def _expand(grid):
     return pd.DataFrame(columns, copy=False)
 
 
+def _combinations(*codes):
+    """The distinct tuples of codes over the runs (a code fixed for the whole grid is one stride-0 value)."""
+    varying = [c for c in codes if c.strides != (0,)]
+    if not varying:
+        return {tuple(int(c[0]) for c in codes)}
+    rows = np.unique(np.stack([np.asarray(c) for c in codes]), axis=1)
+    return {tuple(int(v) for v in col) for col in rows.T}
+
+
 def _has_duplicates(ids):
-    """Whether two of the 'S16' ids are equal (sorted as pairs of integers, faster than as bytes)."""
-    halves = ids.view(np.uint64).reshape(-1, 2)
-    order = np.lexsort((halves[:, 1], halves[:, 0]))
-    s = halves[order]
-    return bool(np.any((s[1:, 0] == s[:-1, 0]) & (s[1:, 1] == s[:-1, 1])))
+    """Whether two of the 'S16' ids are equal: their first 8 bytes sorted as integers (a sort of values,
+    not an argsort), then, only among ids that share them (rare), all 16."""
+    first = ids.view(np.uint64).reshape(-1, 2)[:, 0]
+    s = np.sort(first)
+    shared = s[1:][s[1:] == s[:-1]]
+    if not shared.size:
+        return False
+    candidates = ids[np.isin(first, shared)]
+    return len(np.unique(candidates)) < len(candidates)
 
 
 def _string_array(ids):
@@ -131,7 +144,7 @@ def _check_checkpoints_within_epochs(values, codes, source, blocks):
 
 def _check_data_fits_dtype(grid, values, codes):
     """Every value of a data set used in float32 runs must be a finite float32 (1e39 is not)."""
-    pairs = set(zip(codes["dataset"].tolist(), codes["dtype"].tolist()))
+    pairs = _combinations(codes["dataset"], codes["dtype"])
     for d, t in sorted(pairs):
         name, dtype = values["dataset"][d], values["dtype"][t]
         if dtype == "float64":
@@ -147,7 +160,7 @@ def _check_data_fits_dtype(grid, values, codes):
 
 def _check_output_fits(grid, values, codes, source, blocks):
     """A sigmoid output needs targets in [0, 1] and is the only output BCE takes."""
-    pairs = set(zip(codes["output"].tolist(), codes["loss"].tolist(), codes["dataset"].tolist()))
+    pairs = _combinations(codes["output"], codes["loss"], codes["dataset"])
     for o, l, d in sorted(pairs):
         output, loss, name = values["output"][o], values["loss"][l], values["dataset"][d]
         if output != "sigmoid":
