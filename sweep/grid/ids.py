@@ -21,6 +21,7 @@ hashes the joined fragments of every run in compiled code, which is what
 makes 16.8 million runs quick. `run_id` (one run, given as a
 dict) is the same function applied to a table of one run.
 """
+import hashlib
 import json
 
 import numpy as np
@@ -107,7 +108,14 @@ def run_ids(values, codes, digests):
             const = b""
         pieces.append(([f.encode() for f in frags], np.asarray(c)))
     pieces.append(const + b"}")
-    return hex16_digests(pieces, n)
+    if n >= COMPILED_FROM:
+        return hex16_digests(pieces, n)
+    texts = [b"".join(p if isinstance(p, bytes) else p[0][p[1][i]] for p in pieces) for i in range(n)]
+    return np.array([hashlib.sha256(t).hexdigest()[:16] for t in texts], dtype="S16")
+
+
+# Fewer runs are hashed by hashlib: the compiled code costs a fraction of a second to load in a process.
+COMPILED_FROM = 64
 
 
 def _fragments(key, values):
