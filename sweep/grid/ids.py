@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from sweep import datasets as ds_mod
-from sweep.grid.hashing import hex16_digests
 from sweep.params import MODEL, PARAM, PARAMS
 
 
@@ -109,6 +108,8 @@ def run_ids(values, codes, digests):
         pieces.append(([f.encode() for f in frags], np.asarray(c)))
     pieces.append(const + b"}")
     if n >= COMPILED_FROM:
+        from sweep.grid.hashing import hex16_digests  # imports Numba: not for reading a grid
+
         return hex16_digests(pieces, n)
     texts = [b"".join(p if isinstance(p, bytes) else p[0][p[1][i]] for p in pieces) for i in range(n)]
     return np.array([hashlib.sha256(t).hexdigest()[:16] for t in texts], dtype="S16")
