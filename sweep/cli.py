@@ -317,23 +317,30 @@ def cmd_plot(args):
     layout = Layout(args.results)
     name = read_manifest(layout)[0].get("name") or layout.data.resolve().name
     if args.output:
-        out = Path(args.output)
-        if not out.suffix:
-            out = out.with_name(out.name + ".png")  # what matplotlib would write; say so below
-        formats = _figure_formats()
-        if out.suffix[1:].lower() not in formats:
-            raise SweepError(f"-o {args.output}: matplotlib cannot write .{out.suffix[1:]} files; expected one of "
-                             f"{', '.join('.' + f for f in sorted(formats))}")
-        if not out.parent.is_dir():
-            raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
-        if out.resolve().is_relative_to(layout.data.resolve()):
-            raise SweepError(f"will not write {out} into the results directory: it holds Parquet files only, so "
-                             f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
+        out = _figure_path(args.output, layout)
     else:
         out = make_dir(layout.admin, "directory") / layout.figure.name
     plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi, facet=args.facet)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0
+
+
+def _figure_path(output, layout):
+    """The path of -o OUTPUT for a figure: .png added without a suffix (what matplotlib would write), a format
+    matplotlib writes, an existing directory, outside the results directory; else a SweepError."""
+    out = Path(output)
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+    formats = _figure_formats()
+    if out.suffix[1:].lower() not in formats:
+        raise SweepError(f"-o {output}: matplotlib cannot write .{out.suffix[1:]} files; expected one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+    if not out.parent.is_dir():
+        raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
+    if out.resolve().is_relative_to(layout.data.resolve()):
+        raise SweepError(f"will not write {out} into the results directory: it holds Parquet files only, so "
+                         f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
+    return out
 
 
 def _figure_formats():
@@ -381,18 +388,7 @@ def cmd_map(args):
     _matplotlib()  # a missing matplotlib is reported before anything is read
     layout = require_results_dir(args.results)
     if args.output:
-        out = Path(args.output)
-        if not out.suffix:
-            out = out.with_name(out.name + ".png")  # what matplotlib would write; say so below
-        formats = _figure_formats()
-        if out.suffix[1:].lower() not in formats:
-            raise SweepError(f"-o {args.output}: matplotlib cannot write .{out.suffix[1:]} files; expected one of "
-                             f"{', '.join('.' + f for f in sorted(formats))}")
-        if not out.parent.is_dir():
-            raise SweepError(f"cannot write {out}: the directory {out.parent} does not exist")
-        if out.resolve().is_relative_to(layout.data.resolve()):
-            raise SweepError(f"will not write {out} into the results directory: it holds Parquet files only, so "
-                             f"that pandas, pyarrow, Polars and DuckDB read it as it is; write it elsewhere")
+        out = _figure_path(args.output, layout)
     else:
         out = None
     df = maps.map_frame(args.results, args.x, args.y, args.color, args.where)
