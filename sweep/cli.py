@@ -305,8 +305,6 @@ def add_plot(subparsers):
 
 
 def cmd_plot(args):
-    from pathlib import Path
-
     from sweep.plots import _matplotlib, facet_columns, plot_sweep
     from sweep.results import load, select
     from sweep.store import Layout, make_dir, read_manifest
@@ -328,6 +326,8 @@ def cmd_plot(args):
 def _figure_path(output, layout):
     """The path of -o OUTPUT for a figure: .png added without a suffix (what matplotlib would write), a format
     matplotlib writes, an existing directory, outside the results directory; else a SweepError."""
+    from pathlib import Path
+
     out = Path(output)
     if not out.suffix:
         out = out.with_name(out.name + ".png")
@@ -378,8 +378,6 @@ def add_map(subparsers):
 
 
 def cmd_map(args):
-    from pathlib import Path
-
     from sweep import maps
     from sweep.plots import _matplotlib
     from sweep.store import make_dir, read_manifest, require_results_dir

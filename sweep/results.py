@@ -3,7 +3,6 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
