@@ -270,6 +270,13 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
         compare_float32(r, w, X, Y, nets, hyper, epochs, ck)
 
 
+def _departs(losses, truth):
+    """At some state the loss differs from the true one by more than 1e-3 (1 + |loss|)."""
+    losses, truth = np.asarray(losses, float), np.asarray(truth, float)
+    n = min(losses.size, truth.size)
+    return bool(np.any(np.abs(losses[:n] - truth[:n]) > 1e-3 * (1 + np.abs(truth[:n]))))
+
+
 def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
     """Each float32 lane of `r` (final weights `w`) against the float64 reference, as
     `test_float32_kernel_is_as_accurate_as_float32_numpy` describes."""
@@ -286,15 +293,17 @@ def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
                         nudged.append(train_reference(X, Y, *net32, epochs, checkpoints=ck, **h))
             assert r.diverged[j] == ref32["diverged"]
             assert r.epochs_run[j] == ref32["epochs_run"]
-            if ref32["diverged"] or ref64["diverged"]:  # float32 overflows first where losses grow without bound
+            # float32 overflows first where losses grow without bound (in the reference, or in a probe of it
+            # one ulp away, whose missing states would leave no bound to compare with)
+            if ref32["diverged"] or ref64["diverged"] or any(n["diverged"] for n in nudged):
                 continue
             # Chaotic training (a large lr bouncing a BCE net between saturated states): a float32 ulp
-            # of the initial weights moves even the float64 trajectory anywhere, so no float32 result
-            # can be held to it; only the integer statistics above are compared.
+            # of the initial weights moves even the float64 trajectory anywhere, or float32 NumPy's own
+            # trajectory leaves float64's at some state (and may or may not find its way back by the
+            # last), so no float32 result can be held to it; only the integer statistics above are compared.
             chaos = [train_reference(X, Y, *(np.asarray(p) * (1 + f * 2.0**-23) for p in net), epochs,
                                      checkpoints=ck, **h) for f in (1, -1)]
-            if any(abs(c["final_loss"] - ref64["final_loss"]) > 1e-3 * (1 + abs(ref64["final_loss"]))
-                   for c in chaos):
+            if any(_departs(c["losses"], ref64["losses"]) for c in chaos + [ref32]):
                 continue
             got = lane(r, j)
             got.update(zip(("W1", "b1", "W2", "b2"), (p[..., j] for p in w)))
