@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
+from sweep.grid.ids import id_array, id_order, joined_ids
 from sweep.params import DEFAULTS, MODEL
 
 SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints") + MODEL
@@ -79,41 +80,7 @@ class Chunk:
 
 def chunk_id(run_ids):
     """16 hex digits of the sha256 of the sorted run ids (str or 'S16'), one per line."""
-    ids = np.sort(np.asarray(run_ids, dtype="S16"))
-    lines = np.full((ids.size, 17), ord("\n"), dtype=np.uint8)
-    lines[:, :16] = ids.view(np.uint8).reshape(-1, 16)
-    return hashlib.sha256(lines.tobytes()[:-1]).hexdigest()[:16]
-
-
-def id_array(column):
-    """A column of run ids (pandas or Arrow strings of 16 characters) as a NumPy 'S16' array."""
-    import pyarrow as pa
-
-    array = pa.array(column, pa.large_string()) if not isinstance(column, (pa.Array, pa.ChunkedArray)) else column
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_string())
-    n = len(array)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + n + 1]
-    if array.null_count or not np.array_equal(np.diff(offsets), np.full(n, 16)):
-        raise ValueError("run ids must be strings of 16 characters")
-    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    return data.view("S16")
-
-
-def id_order(ids):
-    """The permutation that sorts 'S16' run ids (as bytes): by their first 8 bytes as integers, the rare
-    ties by the last 8 (several times faster than sorting the bytes or two keys at once)."""
-    halves = ids.view(">u8").reshape(-1, 2).astype(np.uint64)  # big-endian: integers in the order of the bytes
-    order = np.argsort(halves[:, 0])
-    first = halves[order, 0]
-    tied = np.flatnonzero(first[1:] == first[:-1])
-    if tied.size:
-        mark = np.zeros(order.size, dtype=bool)
-        mark[tied] = mark[tied + 1] = True
-        sub = order[mark]  # contiguous groups of equal first halves, the groups in order
-        order[mark] = sub[np.lexsort((halves[sub, 1], halves[sub, 0]))]
-    return order
+    return hashlib.sha256(joined_ids(np.sort(np.asarray(run_ids, dtype="S16")), b"\n")).hexdigest()[:16]
 
 
 AUTO_LANES = 2048  # lanes per chunk without chunk_size, at least...

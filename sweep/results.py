@@ -24,7 +24,7 @@ def read_table(path, columns=None, dictionary=False):
     `SweepWarning`. dictionary: read the string columns but run_id as dictionaries.
     """
     from sweep.plan import chunk_id as chunk_id_of
-    from sweep.plan import id_array
+    from sweep.grid.ids import id_array
 
     layout = store.require_results_dir(path)
     manifest, schema = store.read_manifest(layout)
@@ -93,8 +93,7 @@ def load(path, columns=None):
     # Column by column, each released once converted: the peak is the rows about twice, not four times.
     order = None
     if "run_id" in table.column_names:
-        from sweep.grid.runs import _string_array
-        from sweep.plan import id_array, id_order
+        from sweep.grid.ids import id_array, id_order, id_strings
 
         ids = id_array(table.column("run_id"))
         order = pa.array(id_order(ids))
@@ -102,7 +101,7 @@ def load(path, columns=None):
     frame = {}
     for name in table.column_names:
         if name == "run_id":
-            column = _string_array(ids)
+            column = id_strings(ids)
             del ids
         else:
             column = table.column(name).combine_chunks()

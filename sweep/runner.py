@@ -96,16 +96,13 @@ def versions():
 
 def _grid_hash(runs, chunks):
     """16 hex digits of the sha256 of the chunk ids, then the sorted run ids joined by commas."""
-    from sweep.plan import id_array, id_order
+    from sweep.grid.ids import id_array, id_order, joined_ids
 
     h = hashlib.sha256()
     for chunk in chunks:
         h.update(chunk.chunk_id.encode())
     ids = id_array(runs["run_id"])
-    ids = ids[id_order(ids)]
-    joined = np.full((ids.size, 17), ord(","), dtype=np.uint8)
-    joined[:, :16] = ids.view(np.uint8).reshape(-1, 16)
-    h.update(joined.tobytes()[:-1])
+    h.update(joined_ids(ids[id_order(ids)], b","))
     return h.hexdigest()[:16]
 
 

@@ -278,7 +278,7 @@ def check_part(path, *, chunk_id, n_runs, grid_hash, schema, full=True):
     the chunk id, a hash of them: a part copied over another of the same size is caught there.
     """
     from sweep.plan import chunk_id as chunk_id_of
-    from sweep.plan import id_array
+    from sweep.grid.ids import id_array
 
     try:
         meta = pq.read_metadata(path)

@@ -26,6 +26,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sweep import datasets as ds_mod
 from sweep.params import MODEL, PARAM, PARAMS
@@ -133,3 +134,48 @@ def _json(value):
     if kind is float:
         return float.__repr__(value)  # what json.dumps writes for a finite float
     return json.dumps(list(value) if kind is tuple else value, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- run ids as fixed-width bytes
+# Millions of runs: their ids as one 'S16' buffer, never a Python string per run.
+
+def id_array(column):
+    """A column of run ids (pandas or Arrow strings of 16 characters) as a NumPy 'S16' array."""
+    array = pa.array(column, pa.large_string()) if not isinstance(column, (pa.Array, pa.ChunkedArray)) else column
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    n = len(array)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + n + 1]
+    if array.null_count or not np.array_equal(np.diff(offsets), np.full(n, 16)):
+        raise ValueError("run ids must be strings of 16 characters")
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.view("S16")
+
+
+def id_order(ids):
+    """The permutation that sorts 'S16' run ids (as bytes): by their first 8 bytes as integers, the rare
+    ties by the last 8 (several times faster than sorting the bytes or two keys at once)."""
+    halves = ids.view(">u8").reshape(-1, 2).astype(np.uint64)  # big-endian: integers in the order of the bytes
+    order = np.argsort(halves[:, 0])
+    first = halves[order, 0]
+    tied = np.flatnonzero(first[1:] == first[:-1])
+    if tied.size:
+        mark = np.zeros(order.size, dtype=bool)
+        mark[tied] = mark[tied + 1] = True
+        sub = order[mark]  # contiguous groups of equal first halves, the groups in order
+        order[mark] = sub[np.lexsort((halves[sub, 1], halves[sub, 0]))]
+    return order
+
+
+def id_strings(ids):
+    """An Arrow large_string array of 'S16' ids, built from their bytes."""
+    offsets = np.arange(0, 16 * ids.size + 1, 16, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(ids.size, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(ids)))
+
+
+def joined_ids(ids, separator):
+    """The 'S16' ids as one bytes object with `separator` (one byte) between them, as str.join writes them."""
+    joined = np.full((ids.size, 17), separator[0], dtype=np.uint8)
+    joined[:, :16] = ids.view(np.uint8).reshape(-1, 16)
+    return joined.tobytes()[:-1]

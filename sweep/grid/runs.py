@@ -19,12 +19,11 @@ import math
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from sweep.datasets import first_target_outside_unit_interval
 from sweep.errors import GridError
 from sweep.grid.errors import describe_point, in_file
-from sweep.grid.ids import learning_rates, run_ids
+from sweep.grid.ids import id_strings, learning_rates, run_ids
 from sweep.params import PARAM
 
 FLOAT_MATCH_RTOL = 1e-9
@@ -72,7 +71,7 @@ def _expand(grid):
     ids = np.asarray(run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()}), dtype="S16")
     if _has_duplicates(ids):
         _duplicate_error(ids, source, blocks, values, codes)
-    columns = {"run_id": pd.array(_string_array(ids), dtype="str")}
+    columns = {"run_id": pd.array(id_strings(ids), dtype="str")}
     for name in PARAM:
         columns[name] = _value_column(name, values[name], codes[name])
     columns["lr"], columns["lr_hidden"], columns["lr_output"] = learning_rates(values, codes)
@@ -98,12 +97,6 @@ def _has_duplicates(ids):
         return False
     candidates = ids[np.isin(first, shared)]
     return len(np.unique(candidates)) < len(candidates)
-
-
-def _string_array(ids):
-    """An Arrow large_string array of 'S16' ids, built from their bytes."""
-    offsets = np.arange(0, 16 * ids.size + 1, 16, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(ids.size, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(ids)))
 
 
 def _block_codes(block, vocab):
