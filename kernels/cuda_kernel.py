@@ -71,7 +71,7 @@ import time
 import warnings
 
 import numpy as np
-from numba import cuda, from_dtype, njit
+from numba import cuda, from_dtype, njit, types
 
 from kernels.activations import pre_activation, saturates, slope
 from kernels.batch import Variant
@@ -169,10 +169,14 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
 
     @cuda.jit(device=True)
     def saturation(X, w1, b1, w2, b2):
-        """Shares of saturated hidden and output pre-activations (`kernels.activations.saturates`),
-        from the same sums as training."""
+        """Shares of saturated hidden and output pre-activations (`kernels.activations.saturates`) and, for
+        ReLU units (NaN otherwise), of dead hidden units (z <= 0 on every sample; a NaN z counts as alive),
+        from the same sums as training, in one pass over the samples."""
         sat_h = 0
         sat_o = 0
+        alive = cuda.local.array(H, types.boolean)
+        for h in range(H):
+            alive[h] = False
         for n in range(N):
             z2 = neg0
             for h in range(H):
@@ -184,31 +188,18 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
                 z = real(pre_activation(u, b1[h], s1, SCALED, BIAS))
                 if saturates(z, ACT):
                     sat_h += 1
+                if RELU_UNITS and not (z <= 0):
+                    alive[h] = True
                 z2 += real(activate(z, ACT, one)) * w2[h]
             z2 = real(pre_activation(z2, b2, s2, SCALED, BIAS))
             if saturates(z2, OUT):
                 sat_o += 1
-        return sat_h / (N * H), sat_o / N
-
-    @cuda.jit(device=True)
-    def dead_share(X, w1, b1):
-        """Share of hidden units with z <= 0 on every sample (dead ReLUs; a NaN z counts as alive)."""
         dead = 0
-        for h in range(H):
-            alive = False
-            for n in range(N):
-                u = neg0
-                for d in range(D):
-                    xd = X[n, d]
-                    if xd != 0:
-                        u += xd * w1[d, h]
-                z = real(pre_activation(u, b1[h], s1, SCALED, BIAS))
-                if not (z <= 0):
-                    alive = True
-                    break
-            if not alive:
-                dead += 1
-        return dead / H
+        if RELU_UNITS:
+            for h in range(H):
+                if not alive[h]:
+                    dead += 1
+        return sat_h / (N * H), sat_o / N, (dead / H if RELU_UNITS else nan64)
 
     def train_lanes(X_, Y_, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum, crit_code, margin_,
                     tol_, early_stop, epochs, checkpoints, n_ck, out_f, out_i, out_outputs, out_ck):
@@ -249,10 +240,10 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
         tol = tol_[g]
         early = early_stop[g]
 
-        sh, so = saturation(X, w1, b1, w2, b2)
+        sh, so, dead = saturation(X, w1, b1, w2, b2)
         out_f[F_SAT_HIDDEN_START, g] = sh
         out_f[F_SAT_OUTPUT_START, g] = so
-        out_f[F_DEAD_HIDDEN_START, g] = dead_share(X, w1, b1) if RELU_UNITS else nan64
+        out_f[F_DEAD_HIDDEN_START, g] = dead
 
         first = -1
         min_loss = inf
@@ -395,10 +386,10 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant):
             out_outputs[n, g] = a2[n]
             correct += (a2[n] > 0.5) == (Y[n] > 0.5)
         out_f[F_ACCURACY, g] = correct / N
-        sh, so = saturation(X, w1, b1, w2, b2)
+        sh, so, dead = saturation(X, w1, b1, w2, b2)
         out_f[F_SAT_HIDDEN_END, g] = sh
         out_f[F_SAT_OUTPUT_END, g] = so
-        out_f[F_DEAD_HIDDEN_END, g] = dead_share(X, w1, b1) if RELU_UNITS else nan64
+        out_f[F_DEAD_HIDDEN_END, g] = dead
         # The norm of the gradient as applied (biases only with biases), in float64.
         gn = 0.0
         if BIAS:
