@@ -182,8 +182,13 @@ def test_ci_runs_the_readmes_test_command():
     assert INSTALL_AND_TEST in ci.read_text().splitlines()
 
 
-def test_no_page_cites_the_old_design_notes():
-    """DESIGN.md lived outside the repository; docs/design.md replaces it and alone may name it."""
-    for page in PAGES:
-        if rel(page) != "docs/design.md":
-            assert "DESIGN.md" not in page.read_text(), f"{rel(page)} cites DESIGN.md: link docs/design.md instead"
+def test_no_page_or_source_cites_the_old_design_notes():
+    """DESIGN.md lived outside the repository; docs/design.md replaces it and alone may name it (and this test,
+    which looks for it in every page and every Python, TOML and shell file of the repository)."""
+    here = Path(__file__).resolve()
+    sources = [p for pattern in ("*.py", "*.toml", "*.sh") for p in ROOT.rglob(pattern)
+               if not any(part.startswith(".") or part in ("build", "results") for part in p.relative_to(ROOT).parts)]
+    for page in PAGES + sources:
+        if rel(page) != "docs/design.md" and page.resolve() != here:
+            assert "DESIGN.md" not in page.read_text(errors="replace"), \
+                f"{rel(page)} cites DESIGN.md: cite docs/design.md instead"
