@@ -91,6 +91,11 @@ def _nullable(values):
     return pa.array(values, pa.float64(), mask=np.isnan(values))
 
 
+def _state_or_null(states):
+    """An int64 column of states whose -1 (never) is null."""
+    return pa.array(states, pa.int64(), mask=np.asarray(states) < 0)
+
+
 def _list_column(matrix, value_type, valid=None):
     """(lanes, k) array -> list<value_type> column, one list per lane (null where not valid)."""
     matrix = np.ascontiguousarray(matrix)
@@ -128,8 +133,9 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     """Arrow table of one chunk.
 
     params: the chunk's runs (lane order), their parameter columns with run_id.
-    result: kernels.TrainResult. dataset_sha256: the content hash of the chunk's data set. ck_columns: indices into result.checkpoint_* of the
-    user's checkpoints. loss_at_90: loss at 90% of the epochs (for `outcome`).
+    result: kernels.TrainResult. ck_columns: indices into result.checkpoint_* of the user's checkpoints.
+    loss_at_90: loss at 90% of the epochs (for `outcome`). dataset_sha256: the content hash of the chunk's
+    data set.
     params_schema: the Arrow schema of the parameter columns, the same for every part.
     weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights, the columns of
     `weight_columns` in that order. record: the statistics columns to build (None: all).
@@ -139,11 +145,10 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     # The sweep's schema, pandas metadata included (the runs table holds names as categoricals, the parts as
     # strings: `sweep.runner.params_schema`).
     params_table_schema = table.schema if params_schema is None else params_schema
-    ec = result.epoch_converged
     ck_epochs = np.broadcast_to(result.checkpoint_epochs[ck_columns], (n, len(ck_columns)))
     cols = {  # built only if recorded
         "converged": lambda: pa.array(result.converged),
-        "epoch_converged": lambda: pa.array(ec, pa.int64(), mask=ec < 0),
+        "epoch_converged": lambda: _state_or_null(result.epoch_converged),
         "epochs_run": lambda: pa.array(result.epochs_run, pa.int64()),
         "final_loss": lambda: pa.array(result.final_loss),
         "min_loss": lambda: pa.array(result.min_loss),
@@ -163,7 +168,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "loss_ratio_sum": lambda: pa.array(result.loss_ratio_sum),
         "loss_ratio_tail": lambda: pa.array(result.loss_ratio_tail),
         "trainability": lambda: pa.array(result.trainability),
-        "epoch_diverged": lambda: pa.array(result.epoch_diverged, pa.int64(), mask=result.epoch_diverged < 0),
+        "epoch_diverged": lambda: _state_or_null(result.epoch_diverged),
         "outputs": lambda: _list_column(result.outputs.T, pa.float64())
         if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
         "checkpoint_epochs": lambda: _list_column(ck_epochs, pa.int64()),

@@ -44,6 +44,13 @@ class Prepared:
         return self.layout.data
 
     @property
+    def weight_columns(self):
+        """The weight columns of the parts (`sweep.collect.weight_columns`), as the schema has them."""
+        from sweep.collect import WEIGHT_COLUMNS
+
+        return tuple(name for name in WEIGHT_COLUMNS if name in self.schema.names)
+
+    @property
     def grid_hash(self):
         return self.manifest["grid_hash"]
 
@@ -64,8 +71,8 @@ class Summary:
     label: str = "sweep: "
 
     def text(self):
-        share = (self.converged or 0) / self.runs if self.runs else 0.0
-        share = "convergence not recorded" if self.converged is None else f"{share:.1%} converged"
+        share = "convergence not recorded" if self.converged is None else \
+            f"{self.converged / self.runs if self.runs else 0.0:.1%} converged"
         if self.runs_trained == 0:
             if self.runs == 0:
                 head = f"{self.label}nothing to train: no runs here"
@@ -329,9 +336,7 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         if done and not quiet:
             say(f"{label}resuming: {len(done)} of {_plural(len(done) + len(todo), 'part')} already written")
         datasets = prepared.grid.datasets
-        from sweep.collect import weight_columns
-
-        with_weights = weight_columns(prepared.runs)
+        with_weights = prepared.weight_columns
         work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
                               datasets[chunk.dataset].Y, prepared.params_schema, with_weights, prepared.grid.record)
                 for chunk in todo]
