@@ -27,7 +27,7 @@ Colour:
   its values are positive and span more than three decades.
 
 Axes are image coordinates labelled in the columns' units: a log-spaced
-axis (positive values with equal ratios to 1e-6) has ticks at powers of ten
+axis (positive values with equal ratios: `sweep.plots.is_geometric`) has ticks at powers of ten
 (10^-3) and says "(log scale)"; any other axis has ticks at round values
 (or at every value when there are at most ten).
 
@@ -62,6 +62,7 @@ import pandas as pd
 
 from sweep.errors import SweepError
 from sweep.plots import MISSING_MPL, _matplotlib, fmt_value  # noqa: F401  (MISSING_MPL: the same message)
+from sweep.plots import is_geometric as is_log_spaced  # sweep plot's test of a log-spaced axis
 
 MAX_SIDE = 4096             # distinct values per axis: pixels per side
 TRAINABILITY = "trainability"
@@ -69,7 +70,6 @@ NO_DATA = "#b0b0b0"         # a grid point without a run, or without a colour va
 DIVERGING = "RdBu_r"        # trainability: -1 (trained) deep blue, +1 (diverged or stuck) deep red
 SEQUENTIAL = "viridis"
 BOOL_COLOURS = {True: "#2166ac", False: "#d6604d"}  # the blue and red of the diverging map's sides
-LOG_RTOL = 1e-6             # a log-spaced axis: neighbour ratios equal to this, relative
 LOG_COLOURS_ABOVE = 1e3     # a positive colour column spanning more than this ratio gets a log colour scale
 MIN_BOXES = 10              # the dimension's fit: box sizes with at least this many boundary boxes...
 MIN_BOXES_ACROSS = 8        # ...and at least this many boxes across the shorter side
@@ -355,15 +355,6 @@ def rank_stretch(values):
     out = np.full(flat.shape, np.nan)
     out[order] = s
     return out.reshape(v.shape)
-
-
-def is_log_spaced(values, rtol=LOG_RTOL):
-    """True for >= 3 sorted distinct positive values whose neighbour ratios are equal to ``rtol``, relative."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < 3 or not np.all(v > 0) or not np.all(np.diff(v) > 0):
-        return False
-    ratios = v[1:] / v[:-1]
-    return bool(np.all(np.abs(ratios / np.median(ratios) - 1) <= rtol))
 
 
 def _tick_label(v):
