@@ -64,10 +64,11 @@ def _codes(value, names, what, n_lanes):
     arr = np.asarray(value)
     if arr.dtype.kind in "US":
         lookup = {name: i for i, name in enumerate(names)}
-        bad = [v for v in np.unique(arr) if v not in lookup]
+        distinct, inverse = np.unique(arr, return_inverse=True)
+        bad = [v for v in distinct if v not in lookup]
         if bad:
             raise ValueError(f"{what} must be one of {', '.join(names)}; got {bad[0]!r}")
-        arr = np.vectorize(lookup.__getitem__, otypes=[np.int8])(arr) if arr.ndim else np.int8(lookup[str(arr)])
+        arr = np.array([lookup[v] for v in distinct], np.int8)[inverse].reshape(arr.shape)
     arr = np.broadcast_to(np.asarray(arr, np.int8), (n_lanes,))
     if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
         raise ValueError(f"{what} codes must be in 0..{len(names) - 1}")
@@ -349,7 +350,12 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
 def warm_up(dtypes=(np.float64,), **variant):
     """Compile, or load from Numba's cache, the kernels for these dtypes (and model variant: the
     names of `train`'s activation, output, bias, scaling, reduction) now, so that the first real
-    call is not slowed by it (seconds on a first start)."""
+    call is not slowed by it (seconds on a first start); and the initial weights' compiled draws
+    (`kernels.rng`)."""
+    from kernels.init import initial_lanes
+
+    for scheme in ("normal", "uniform"):  # the two compiled draws of kernels.rng
+        initial_lanes([scheme], [0], [1.0], [0.0], 1, 1)
     X = np.zeros((2, 1))  # 2 samples and 2 hidden units: the mean and ntk's factors are not 1, as in real use
     for dtype in dtypes:
         train(X, np.zeros(2), np.zeros((1, 2, 1), dtype), np.zeros((2, 1), dtype), np.zeros((2, 1), dtype),

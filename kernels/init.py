@@ -1,4 +1,7 @@
-"""Initial weights of one network, and lane stacking. Pure NumPy: arrays out.
+"""Initial weights of one network, and lane stacking: arrays out.
+
+`initial_weights` draws one network with NumPy; `initial_lanes` draws many, the schemes of SCHEME_CODE
+with the compiled PCG64 streams of `kernels.rng`, bit for bit the same draws.
 
 A network D-H-1 has W1 (D, H), b1 (H,), W2 (H,), b2 (a 0-d array).
 
@@ -59,70 +62,6 @@ def seed_entropy(seed, scheme, n_inputs, hidden):
 def generator(seed, scheme, n_inputs, hidden):
     """The `np.random.Generator` that draws (seed, scheme, D, H)'s weights."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed_entropy(seed, scheme, n_inputs, hidden))))
-
-
-# NumPy's SeedSequence hash (numpy/random/bit_generator.pyx) and PCG64 seeding (pcg64.c), for many
-# entropies at once: building a SeedSequence, a PCG64 and a Generator per seed holds the GIL and was a
-# sweep's largest cost outside the kernel (docs/performance.md). tests/test_init.py checks the states bit
-# for bit.
-_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
-_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
-_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
-_M128 = (1 << 128) - 1
-
-
-def pcg64_states(entropies):
-    """[(state, inc)]: the PCG64 state of `PCG64(SeedSequence(e))` for each entropy 2**32 <= e < 2**64."""
-    e = np.asarray(entropies, np.uint64).reshape(-1)
-    if e.size and (e.min() < 2**32):
-        raise ValueError("pcg64_states takes entropies of two 32-bit words (2**32 <= e < 2**64)")
-    u = np.uint32
-    hash_a = [u(_INIT_A)]
-
-    def hashmix(value):  # SeedSequence.mix_entropy's hashmix, on a vector
-        value = value ^ hash_a[0]
-        hash_a[0] = u(hash_a[0] * u(_MULT_A))
-        value = value * hash_a[0]
-        return value ^ (value >> u(16))
-
-    def mix(x, y):
-        result = u(_MIX_L) * x - u(_MIX_R) * y
-        return result ^ (result >> u(16))
-
-    with np.errstate(over="ignore"):
-        zero = np.zeros(e.size, u)
-        words = [(e & np.uint64(0xFFFFFFFF)).astype(u), (e >> np.uint64(32)).astype(u), zero, zero]
-        pool = [hashmix(w) for w in words]  # pool size 4; the entropy is 2 words, padded with hashes of 0
-        for src in range(4):
-            for dst in range(4):
-                if src != dst:
-                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
-        hash_b, out = u(_INIT_B), []
-        for i in range(8):  # generate_state(4, uint64): 8 words cycling over the pool
-            value = pool[i % 4] ^ hash_b
-            hash_b = u(hash_b * u(_MULT_B))
-            value = value * hash_b
-            out.append(value ^ (value >> u(16)))
-    s0, s1, i0, i1 = (out[2 * k].astype(np.uint64) | out[2 * k + 1].astype(np.uint64) << np.uint64(32)
-                      for k in range(4))
-    states = []
-    for a, b, c, d in zip(s0.tolist(), s1.tolist(), i0.tolist(), i1.tolist()):
-        inc = ((c << 64 | d) << 1 | 1) & _M128  # pcg_setseq_128_srandom_r: state 0, step, add seed, step
-        states.append((((inc + (a << 64 | b)) * _PCG_MULT + inc) & _M128, inc))
-    return states
-
-
-class _Generators:
-    """One Generator re-seeded in place: `at(state, inc)` is `generator(...)` for those seeds, in ~6 us."""
-
-    def __init__(self):
-        self._bits = np.random.PCG64(0)
-        self._rng = np.random.Generator(self._bits)
-
-    def at(self, state, inc):
-        self._bits.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-                            "has_uint32": 0, "uinteger": 0}
-        return self._rng
 
 
 def _check(scheme, seed, n_inputs, hidden, init_scale, bias_init, dtype):
@@ -262,7 +201,7 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
         raise ValueError("init_scale must be finite and > 0, and bias_init finite (or NaN: drawn), in every lane")
     index = {name: i for i, name in enumerate(SCHEMES)}
     try:
-        scheme_ids = np.fromiter((index[name] for name in schemes.tolist()), np.int64, n)
+        scheme_ids = np.fromiter(map(index.__getitem__, schemes.tolist()), np.int64, n)
     except (KeyError, TypeError):
         bad = next(name for name in schemes.tolist() if name not in index)
         raise ValueError(f"unknown init scheme {bad!r}; expected one of {', '.join(SCHEMES)}") from None
@@ -275,43 +214,69 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     any_draw = bool(draw.any())
     width = D * H + H + (H + 1 if any_draw else 0)
     U = np.empty((len(keys), width))  # the W1 (D, H), W2 (H,) [b1 (H,), b2] draws of each key, in draw order
-    drawn_b1, drawn_b2 = np.full((len(keys), H), np.nan), np.full(len(keys), np.nan)
-    key_schemes = [SCHEMES[i] for i in (keys >> 32).tolist()]
-    key_seeds = (keys & 0xFFFFFFFF).tolist()
-    fast = [k for k, scheme in enumerate(key_schemes) if scheme in SCHEME_CODE]
-    states = pcg64_states([seed_entropy(key_seeds[k], key_schemes[k], D, H) for k in fast])
-    generators = _Generators()
-    for k, (state, inc) in zip(fast, states):
-        rng = generators.at(state, inc)
-        if key_schemes[k] == "normal":
-            rng.standard_normal(out=U[k])  # one call draws what _draw's (and _bias_draw's) calls do, in order
-        else:
-            _fill(U[k], key_schemes[k], key_seeds[k], D, H, any_draw, rng)
-    for k, scheme in enumerate(key_schemes):
-        if scheme not in SCHEME_CODE:
-            drawn = _fill(U[k], scheme, key_seeds[k], D, H, any_draw)
-            drawn_b1[k], drawn_b2[k] = drawn if drawn is not None else (np.nan, np.nan)
+    drawn = None  # numpy-legacy-uniform's own biases: (b1 (H,), b2) in the columns of its keys
+    key_ids, key_seeds = keys >> 32, keys & 0xFFFFFFFF
+    ends = np.searchsorted(key_ids, np.arange(len(SCHEMES) + 1))  # keys sort by scheme: one block of U each
+    for i, scheme in enumerate(SCHEMES):
+        first, stop = int(ends[i]), int(ends[i + 1])
+        if first == stop:
+            continue
+        if scheme in SCHEME_CODE:
+            _fill_many(U[first:stop], scheme, key_seeds[first:stop], D, H)
+            continue
+        for k in range(first, stop):
+            own = _fill(U[k], scheme, int(key_seeds[k]), D, H, any_draw)
+            if own is not None:
+                drawn = np.full((H + 1, len(keys)), np.nan) if drawn is None else drawn
+                drawn[:H, k], drawn[H, k] = own
+    lanes = np.ascontiguousarray(np.take(U, codes, axis=0).T)  # (width, n): every step below is contiguous
     # initial_weights multiplies the float64 draw by init_scale: the same products here.
-    W1 = np.moveaxis(U[codes, :D * H].reshape(n, D, H), 0, -1) * scales
-    W2 = U[codes, D * H:D * H + H].T * scales
-    has_drawn = ~np.isnan(drawn_b2[codes])
-    b1 = np.where(has_drawn, drawn_b1[codes].T, biases)
-    b2 = np.where(has_drawn, drawn_b2[codes], biases)
+    W1 = (lanes[:D * H] * scales).reshape(D, H, n)
+    W2 = lanes[D * H:D * H + H] * scales
+    b1, b2 = np.broadcast_to(biases, (H, n)), biases
+    if drawn is not None:  # numpy-legacy-uniform's own biases, unscaled, unless bias_init is "draw" (below)
+        own = drawn[:, codes]
+        has_own = ~np.isnan(own[H])
+        b1, b2 = np.where(has_own, own[:H], b1), np.where(has_own, own[H], b2)
     if any_draw:
-        b1 = np.where(draw, U[codes, D * H + H:D * H + 2 * H].T * scales, b1)
-        b2 = np.where(draw, U[codes, -1] * scales, b2)
-    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (W1, b1, W2, b2))
+        b1 = np.where(draw, lanes[D * H + H:D * H + 2 * H] * scales, b1)
+        b2 = np.where(draw, lanes[-1] * scales, b2)
+    # W1 and W2 are new arrays; b1 and b2 may still be views of bias_inits: copies (the kernels write the lanes).
+    return (np.ascontiguousarray(W1, dtype=dtype), np.array(b1, dtype=dtype, order="C"),
+            np.ascontiguousarray(W2, dtype=dtype), np.array(b2, dtype=dtype, order="C"))
 
 
-def _fill(row, scheme, seed, D, H, with_biases, rng=None):
+def _fill(row, scheme, seed, D, H, with_biases):
     """Write one key's draw into its row of U (W1, W2, then the drawn biases); return the scheme's own
     drawn biases (numpy-legacy-uniform) or None."""
-    W1, W2, drawn, source = _draw(scheme, seed, D, H, rng)
+    W1, W2, drawn, source = _draw(scheme, seed, D, H)
     row[:D * H], row[D * H:D * H + H] = W1.reshape(-1), W2
     if with_biases:
         b1, b2 = _bias_draw(scheme, source, D, H, drawn)
         row[D * H + H:D * H + 2 * H], row[-1] = b1, b2
     return drawn
+
+
+def _fill_many(block, scheme, seeds, D, H):
+    """`_fill` for many seeds of a scheme of SCHEME_CODE at once: row k of `block` (W1, W2, then b1, b2 when
+    it has their columns) is bitwise what `_fill` writes for seeds[k].
+
+    A Generator per seed, seeded through NumPy's SeedSequence, cost 6 to 18 us of Python per seed with the
+    GIL held; the compiled streams of `kernels.rng` (the same seeding and draws) cost ~0.1 us per seed
+    (D=2, H=4) and release the GIL."""
+    from kernels import rng  # imports Numba: kept out of `import kernels.init`
+
+    entropies = np.uint64(seed_entropy(0, scheme, D, H)) | seeds.astype(np.uint64)
+    if scheme == "normal":
+        rng.normal_rows(entropies, block)  # one stream, drawn in _draw's (then _bias_draw's) order
+        return
+    rng.uniform01_rows(entropies, block)
+    a1, a2 = _uniform_bounds(scheme, D, H)
+    for cols, a in ((slice(0, D * H), a1), (slice(D * H, D * H + H), a2),
+                    (slice(D * H + H, D * H + 2 * H), a1), (slice(D * H + 2 * H, None), a2)):
+        part = block[:, cols]  # rng.uniform(-a, a) is -a + (a - -a) * random(), rounded after each operation
+        part *= a - -a
+        part += -a
 
 
 def _seed_int(value):

@@ -192,23 +192,6 @@ def test_initial_lanes_equal_initial_weights_lane_by_lane_bitwise(dtype):
 
 # --------------------------------------------------------------------------- many seeds at once
 
-@settings(max_examples=60)
-@given(st.lists(st.integers(2**32, 2**64 - 1), min_size=1, max_size=20))
-def test_pcg64_states_are_numpys_seedsequence_seeding_bit_for_bit(entropies):
-    from kernels.init import pcg64_states
-
-    for (state, inc), e in zip(pcg64_states(entropies), entropies):
-        want = np.random.PCG64(np.random.SeedSequence(e)).state["state"]
-        assert (state, inc) == (want["state"], want["inc"])
-
-
-def test_pcg64_states_refuses_one_word_entropy():
-    from kernels.init import pcg64_states
-
-    with pytest.raises(ValueError, match="two 32-bit words"):
-        pcg64_states([2**32 - 1])
-
-
 @settings(max_examples=40)
 @given(st.integers(1, 8), st.integers(1, 64),
        st.lists(st.tuples(st.sampled_from(["normal", "uniform", "xavier", "numpy-legacy-normal"]),
@@ -225,6 +208,71 @@ def test_initial_lanes_equal_initial_weights_for_random_shapes_schemes_and_seeds
         np.testing.assert_array_equal(W2[..., j], w2)
         np.testing.assert_array_equal(b1[..., j], c1)
         assert b2[j] == c2
+
+
+def assert_lanes_are_initial_weights(lanes, schemes, seeds, scales, biases, D, H, dtype):
+    W1, b1, W2, b2 = lanes
+    assert (W1.shape, b1.shape, W2.shape, b2.shape) == ((D, H, len(seeds)), (H, len(seeds)), (H, len(seeds)),
+                                                        (len(seeds),))
+    for a in lanes:
+        assert a.dtype == dtype and a.flags.c_contiguous
+    for j, (scheme, seed, scale, bias) in enumerate(zip(schemes, seeds, scales, biases)):
+        want = initial_weights(scheme, seed, D, H, scale, "draw" if np.isnan(bias) else bias, dtype)
+        for got, w in zip((W1[..., j], b1[..., j], W2[..., j], b2[j]), want):
+            np.testing.assert_array_equal(got, w, strict=True)
+
+
+@pytest.mark.parametrize("scheme", NEW_SCHEMES)
+@pytest.mark.parametrize("bias", [0.25, float("nan"), "mixed"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_initial_lanes_draw_the_fast_schemes_bitwise_with_repeated_seeds(scheme, bias, dtype):
+    from kernels.init import initial_lanes
+
+    D, H = 3, 6
+    seeds = [5, 0, 5, 2**32 - 1, 0, 5, 77, 2**31]  # repeats in one call: one draw, several scales
+    scales = [0.5, 1.0, 2.0, 0.3, 1.5, 1.0, 4.0, 0.01]
+    biases = [bias] * len(seeds) if bias != "mixed" else [np.nan, 0.0, 0.5, np.nan, np.nan, -1.0, 0.0, np.nan]
+    lanes = initial_lanes([scheme] * len(seeds), seeds, scales, biases, D, H, dtype)
+    assert_lanes_are_initial_weights(lanes, [scheme] * len(seeds), seeds, scales, biases, D, H, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_initial_lanes_equal_initial_weights_for_many_seeds_of_every_scheme(dtype):
+    from kernels.init import initial_lanes
+
+    rs = np.random.default_rng(4)
+    n = 600
+    schemes = rs.choice(SCHEMES, n).tolist()
+    seeds = rs.integers(0, 2**32, n).tolist()
+    scales = rs.uniform(0.1, 3.0, n)
+    biases = np.where(rs.random(n) < 0.5, np.nan, rs.normal(size=n))
+    lanes = initial_lanes(schemes, seeds, scales, biases, 2, 4, dtype)
+    assert_lanes_are_initial_weights(lanes, schemes, seeds, scales, biases, 2, 4, dtype)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 8), st.integers(1, 64), st.sampled_from([np.float64, np.float32]),
+       st.lists(st.tuples(st.sampled_from(SCHEMES), st.sampled_from([0, 1, 2, 7, 2**31, 2**32 - 1]),
+                          st.sampled_from([0.0, -0.5, float("nan")])), min_size=1, max_size=12))
+def test_initial_lanes_equal_initial_weights_with_drawn_biases_and_dtypes(D, H, dtype, lanes):
+    from kernels.init import initial_lanes
+
+    schemes, seeds, biases = zip(*lanes)
+    scales = np.linspace(0.1, 3.0, len(lanes))
+    got = initial_lanes(schemes, seeds, scales, biases, D, H, dtype)
+    assert_lanes_are_initial_weights(got, schemes, seeds, scales, biases, D, H, dtype)
+
+
+def test_initial_lanes_are_new_writeable_arrays():
+    from kernels.init import initial_lanes
+
+    biases = np.array([0.5, 0.25])
+    biases.flags.writeable = False
+    for bias_inits in (biases, np.array([0.5, np.nan])):
+        lanes = initial_lanes(["normal", "uniform"], [1, 2], np.ones(2), bias_inits, 2, 4)
+        for a in lanes:
+            assert a.flags.writeable and a.flags.c_contiguous
+            assert not np.shares_memory(a, bias_inits)
 
 
 @pytest.mark.parametrize("schemes, seeds, needle", [
