@@ -196,6 +196,19 @@ def chaotic(ref, probes):
     return any(abs(p["final_loss"] - loss) > 1e-3 * (1 + abs(loss)) for p in probes)
 
 
+def _accuracy_undetermined(ref, probes, rtol, atol):
+    """Whether rounding decides the accuracy: a final output of the reference is not finite (a run that
+    diverged at its last update: inf - inf is NaN in one order of sums, inf in another) or lies within
+    the outputs' allowed difference of 0.5, where accuracy steps. (`compare` checks the kernel's accuracy
+    against its own outputs in every lane.)"""
+    want = np.asarray(ref["outputs"], float)
+    if not np.all(np.isfinite(want)):
+        return True
+    spread = np.max([np.abs(np.asarray(p["outputs"], float) - want) for p in probes], axis=0)
+    allowed = np.maximum(rtol * np.abs(want), 4 * spread) + atol
+    return bool(np.any(np.abs(want - 0.5) <= allowed))
+
+
 def compare(r, weights, X, Y, nets, hyper, epochs, ck, rtol, atol):
     """Each lane against the float64 reference.
 
@@ -213,6 +226,8 @@ def compare(r, weights, X, Y, nets, hyper, epochs, ck, rtol, atol):
         probes = sensitivity_probes(X, Y, net, h, epochs, ck)
         got = lane(r, j)
         got.update(zip(("W1", "b1", "W2", "b2"), (p[..., j] for p in weights)))
+        if np.isfinite(got["accuracy"]):  # the share of its own final outputs on the right side of 0.5
+            assert got["accuracy"] == np.mean((np.asarray(got["outputs"]) > 0.5) == (np.asarray(Y) > 0.5)), j
         for k in EXACT:
             if all(ref[k] == p[k] for p in probes):
                 assert got[k] == ref[k], (k, j, h)
@@ -225,6 +240,8 @@ def compare(r, weights, X, Y, nets, hyper, epochs, ck, rtol, atol):
             spread = np.max([np.abs(np.asarray(p[k], float) - want) for p in probes], axis=0)
             diff = np.abs(np.asarray(got[k], float) - want)
             allowed = np.maximum(rtol * np.abs(want), 4 * spread) + atol
+            if k == "accuracy" and _accuracy_undetermined(ref, probes, rtol, atol):
+                continue
             # equal, or both non-finite (a diverged lane's gradient: inf or NaN by the order of its sums)
             same = (~np.isfinite(want) & ~np.isfinite(np.asarray(got[k], float))) | (np.asarray(got[k], float) == want)
             assert np.all((diff <= allowed) | same), (k, j, diff.max(), h)
@@ -262,7 +279,8 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
     past 0.5 or of |z| past 4 must agree wherever no value lies within 1e-3 of its threshold
     and float32 NumPy agrees with float64 (with and without the nudge).
     Thresholds of the criterion are moved out of the way (criterion 'loss' with tol 1e-12,
-    no early stop), so the integer statistics must agree."""
+    no early stop), so the integer statistics must agree, except in lanes whose float32 loss
+    comes near float32's overflow, where rounding decides the update that overflows."""
     X, Y, nets, hyper, epochs, ck = problem
     hyper = [dict(h, early_stop=False, criterion="loss", tol=1e-12) for h in hyper]
     with np.errstate(all="ignore"):
@@ -275,6 +293,18 @@ def _departs(losses, truth):
     losses, truth = np.asarray(losses, float), np.asarray(truth, float)
     n = min(losses.size, truth.size)
     return bool(np.any(np.abs(losses[:n] - truth[:n]) > 1e-3 * (1 + np.abs(truth[:n]))))
+
+
+def _near_float32_overflow(runs, margin=1e-6):
+    """A loss of one of these float32 runs came within `margin` of float32's largest value (about 2.5
+    updates of a loss growing 300-fold a step): there, a sum of squares rounded in another order (the
+    kernel's sequential sums, NumPy's pairwise ones) overflows one update sooner or later."""
+    limit = margin * float(np.finfo(np.float32).max)
+    for run in runs:
+        losses = np.asarray(run["losses"], float)
+        if np.any(np.abs(losses[np.isfinite(losses)]) > limit):
+            return True
+    return False
 
 
 def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
@@ -291,6 +321,8 @@ def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
                 for sign in (1, -1):
                     with _exp_off_by_one_ulp(sign, 2.0**-23):
                         nudged.append(train_reference(X, Y, *net32, epochs, checkpoints=ck, **h))
+            if _near_float32_overflow([ref32] + nudged):
+                continue  # which update overflows first is decided by rounding: nothing to compare
             assert r.diverged[j] == ref32["diverged"]
             assert r.epochs_run[j] == ref32["epochs_run"]
             # float32 overflows first where losses grow without bound (in the reference, or in a probe of it
