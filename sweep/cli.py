@@ -44,14 +44,15 @@ def add_plan(subparsers):
 
 
 def cmd_plan(args):
-    from sweep.grid import expand, load_grid
+    from sweep.grid import load_grid
     from sweep.grid.overrides import from_sets
-    from sweep.plan import calibrate, plan_chunks, report
+    from sweep.grid.runs import expand_ordered
+    from sweep.plan import calibrate, gpu_present, plan_chunks, report
 
     overrides = from_sets(args.sets)
     grid = load_grid(args.grid, overrides) if overrides else load_grid(args.grid)
-    runs = expand(grid)
-    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
+    runs, order = expand_ordered(grid)
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets, order)
     estimate, note = None, None
     if args.no_estimate:
         note = "skipped (--no-estimate)"
@@ -64,7 +65,13 @@ def cmd_plan(args):
             note = f"unavailable (the kernels cannot be imported: {exc})"
         except Exception as exc:  # the estimate is an aside: never let it hide the plan
             note = f"unavailable (the timed kernel run failed: {type(exc).__name__}: {exc})"
-    text = report(grid, runs, chunks, estimate, note, n_rows=args.rows)
+    gpu, gpu_note = None, None
+    if not args.no_estimate and gpu_present():
+        try:
+            gpu = calibrate(grid, runs, chunks, device="cuda")
+        except Exception as exc:
+            gpu_note = f"unavailable (the timed GPU launch failed: {type(exc).__name__}: {exc})"
+    text = report(grid, runs, chunks, estimate, note, n_rows=args.rows, gpu_estimate=gpu, gpu_note=gpu_note)
     if args.tasks:
         from sweep.plan import chunk_cost, shard_report
 

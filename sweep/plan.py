@@ -78,9 +78,11 @@ class Chunk:
         return (self.dataset, self.hidden, self.epochs, self.dtype, self.checkpoints, self.variant)
 
 
-def chunk_id(run_ids):
-    """16 hex digits of the sha256 of the sorted run ids (str or 'S16'), one per line."""
-    return hashlib.sha256(joined_ids(np.sort(np.asarray(run_ids, dtype="S16")), b"\n")).hexdigest()[:16]
+def chunk_id(run_ids, ordered=False):
+    """16 hex digits of the sha256 of the sorted run ids (str or 'S16'), one per line (ordered: they are
+    sorted already)."""
+    ids = np.asarray(run_ids, dtype="S16")
+    return hashlib.sha256(joined_ids(ids if ordered else np.sort(ids), b"\n")).hexdigest()[:16]
 
 
 AUTO_LANES = 2048  # lanes per chunk without chunk_size, at least...
@@ -100,37 +102,73 @@ def _shape_sort_key(key):
     return (str(dataset), int(hidden), int(epochs), str(dtype), ck, tuple(str(v) for v in variant))
 
 
-def plan_chunks(runs, chunk_size, datasets=None):
+def _shape_groups(runs):
+    """{shape key (the values of SHAPE_KEY): the rows of its runs}. Columns that hold one value for every
+    run (most of them: a map of 16.8 million runs varies two learning rates) are left out of the group-by."""
+    varying = [name for name in SHAPE_KEY if not _one_value(runs[name])]
+    first = {name: runs[name].iloc[:1].tolist()[0] for name in SHAPE_KEY}  # Python values, as group-by keys are
+    if not varying:
+        return {tuple(first[name] for name in SHAPE_KEY): np.arange(len(runs))}
+    groups = runs.groupby(varying, sort=False, dropna=False, observed=True).indices
+    out = {}
+    for key, rows in groups.items():
+        key = key if len(varying) > 1 else (key,)
+        values = dict(first, **{n: v.item() if isinstance(v, np.generic) else v for n, v in zip(varying, key)})
+        out[tuple(values[name] for name in SHAPE_KEY)] = rows
+    return out
+
+
+def _one_value(column):
+    """Whether a column of the runs table holds one value for every run (a name, a number; not a list)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        return codes.min() == codes.max() >= 0
+    values = column.to_numpy()
+    return values.dtype.kind in "biu" and values.min() == values.max()
+
+
+def plan_chunks(runs, chunk_size, datasets=None, order=None):
     """The chunks of a runs table (see the module docstring), in a deterministic order.
 
     chunk_size: lanes per chunk at most, or None for `auto_chunk_size` (then `datasets`, name -> Dataset,
-    gives each shape's data set)."""
+    gives each shape's data set). order: the permutation that sorts the run ids (`sweep.grid.ids.id_order`),
+    when the caller has it."""
     if chunk_size is not None:
         chunk_size = int(chunk_size)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if len(runs) == 0:
         return []
-    groups = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False, observed=True).indices
+    groups = _shape_groups(runs)
     ids = id_array(runs["run_id"])
-    seeds = runs["seed"].to_numpy()
+    if order is None:
+        order = id_order(ids)
+    keys = sorted(groups, key=_shape_sort_key)
+    label = np.empty(len(runs), dtype=np.int16 if len(keys) < 2**15 else np.int64)
+    for g, key in enumerate(keys):
+        label[groups[key]] = g
+    # Each shape's runs in the order of their ids (a stable sort of small integers is a radix sort).
+    by_id = order[np.argsort(label[order], kind="stable")]
+    starts = np.concatenate([[0], np.cumsum([len(groups[key]) for key in keys])])
+    # Lanes sharing (init, seed) share their weight draw: keep them in one chunk. Sorted by init (the rank
+    # of its name), then seed, then run id (a stable sort keeps the order by id among equal keys).
     inits = pd.Categorical(runs["init"])
-    inits = np.argsort(np.argsort(np.asarray(inits.categories, dtype=str)))[inits.codes]  # rank of the name
+    rank = np.argsort(np.argsort(np.asarray(inits.categories, dtype=str)))[inits.codes]
+    draw = rank.astype(np.int64) << 32 | runs["seed"].to_numpy().astype(np.int64)  # seeds are < 2**32
+    place = np.empty(len(runs), dtype=np.int64)  # of each run's id among all the ids, sorted
+    place[order] = np.arange(len(runs))
     chunks = []
-    for key in sorted(groups, key=_shape_sort_key):
-        rows = np.asarray(groups[key], dtype=np.int64)
-        # Lanes sharing (init, seed) share their weight draw: keep them in one chunk. Sorted by run id, then
-        # stably by seed and by init (each stable sort keeps the order before it among equal keys).
-        rows = rows[id_order(ids[rows])]
-        rows = rows[np.argsort(seeds[rows], kind="stable")]
-        rows = rows[np.argsort(inits[rows], kind="stable")]
+    for g, key in enumerate(keys):
+        rows = by_id[starts[g]:starts[g + 1]]
+        rows = rows[np.argsort(draw[rows], kind="stable")]
         dataset, hidden, epochs, dtype, checkpoints, *model = key
         lanes = chunk_size or auto_chunk_size(int(epochs), *datasets[dataset].X.shape, int(hidden))
         n_chunks = -(-rows.size // lanes)
         variant = tuple(bool(v) if name == "bias" else str(v) for name, v in zip(MODEL, model))
         for part in np.array_split(rows, n_chunks):
             chunk_ids = ids[part]
-            chunks.append(Chunk(chunk_id(chunk_ids), str(dataset), int(hidden), int(epochs), str(dtype),
+            ordered = ids[order[np.sort(place[part])]]
+            chunks.append(Chunk(chunk_id(ordered, ordered=True), str(dataset), int(hidden), int(epochs), str(dtype),
                                 checkpoints if isinstance(checkpoints, tuple) else int(checkpoints),
                                 part, chunk_ids, variant))
     return chunks
@@ -159,6 +197,8 @@ class Estimate:
     calibrations: list
     warmup_seconds: float
     rates: dict = None  # (dataset, hidden, dtype) -> network-epochs / s / worker, measured or scaled
+    device: str = "cpu"  # or the GPU's name: an estimate of --backend cuda
+    host_seconds: float = 0.0  # of `seconds`: the work outside the kernel (initial weights, rows, parts)
 
     def chunk_seconds(self, chunk):
         """Seconds one worker takes for `chunk` (an upper bound with early stop)."""
@@ -170,25 +210,36 @@ def _shape_cost(n_samples, n_inputs, hidden):
     return n_samples * hidden * (n_inputs + 3)
 
 
-def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, workers=None, min_seconds=0.1):
+def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, workers=None, min_seconds=0.1,
+              device="cpu"):
     """Time real kernel calls; return an `Estimate` of the whole sweep's wall time.
 
-    Raises ImportError when the kernels cannot be imported.
+    device: "cpu" (the CPU kernels, `workers` chunks at once, `lanes` lanes timed per shape) or "cuda"
+    (this machine's GPU: one launch at a time, timed at the width of a real launch, as many runs of
+    the shape as `sweep.backends.cuda` puts in one). Raises ImportError when the kernels cannot be
+    imported.
     """
-    from kernels import train
-    from sweep.execute import lane_hyperparameters, model_arguments
     from kernels.init import initial_lanes
     from sweep.datasets import dataset_arrays
+    from sweep.execute import lane_hyperparameters, model_arguments
 
+    if device == "cuda":
+        from kernels.cuda import train_cuda
+        from sweep.backends.cuda import BATCH_LANES
+
+        def trainer(*args, threads, **kwargs):
+            return train_cuda(*args, **kwargs)
+        workers = 1
+    else:
+        from kernels import train as trainer
     workers = int(workers or os.cpu_count() or 1)
     # work per (dataset, hidden, dtype): epochs differ in count only, not in cost per epoch
-    work = {}
-    biggest = {}
+    work, rows = {}, {}
     for c in chunks:
         key = (c.dataset, c.hidden, c.dtype)
         work[key] = work.get(key, 0) + c.network_epochs
-        if c.n_runs > biggest.get(key, (0, None))[0]:
-            biggest[key] = (c.n_runs, c)
+        rows.setdefault(key, []).append(c)
+
     def expected_cost(key):  # the shapes that will take longest are timed
         X, _ = dataset_arrays(grid, key[0])
         return work[key] * _shape_cost(X.shape[0], X.shape[1], key[1])
@@ -198,29 +249,51 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     measured = []
     for key in order[:max_shapes]:
         dataset, hidden, dtype = key
-        chunk = biggest[key][1]
+        biggest = max(rows[key], key=lambda c: c.n_runs)
+        if device == "cuda":  # a launch holds chunks of one shape, up to BATCH_LANES runs
+            pool = np.concatenate([c.rows for c in rows[key]])
+            n_lanes = min(BATCH_LANES, pool.size)
+        else:
+            pool = biggest.rows
+            n_lanes = min(lanes, pool.size)
         X, Y = dataset_arrays(grid, dataset)
-        n_lanes = min(lanes, chunk.n_runs)
-        sample = runs.iloc[chunk.rows[np.linspace(0, chunk.n_runs - 1, n_lanes).astype(np.int64)]]
-        nets = initial_lanes(sample["init"].to_numpy(object), sample["seed"].to_numpy(),
-                             sample["init_scale"].to_numpy(float), sample["bias_init"].to_numpy(float),
-                             X.shape[1], hidden, np.dtype(dtype))
-        # The hyperparameters as `sweep run` passes them; early_stop off: the cost of every epoch is measured.
-        hyper = dict(lane_hyperparameters(sample), **model_arguments(sample), early_stop=np.zeros(n_lanes, dtype=bool),
-                     checkpoints=10, threads=1)
+
+        def lanes_of(n):
+            """(the n runs timed, spread over the pool; their initial weights; their hyperparameters)"""
+            sample = runs.iloc[pool[np.linspace(0, pool.size - 1, n).astype(np.int64)]]
+            nets = initial_lanes(sample["init"].to_numpy(object), sample["seed"].to_numpy(),
+                                 sample["init_scale"].to_numpy(float), sample["bias_init"].to_numpy(float),
+                                 X.shape[1], hidden, np.dtype(dtype))
+            # As `sweep run` passes them; early_stop off: the cost of every epoch is measured.
+            hyper = dict(lane_hyperparameters(sample), **model_arguments(sample), early_stop=np.zeros(n, dtype=bool),
+                         checkpoints=10, threads=1)
+            return nets, hyper
+
+        nets, hyper = lanes_of(n_lanes)
         # Warm-up: the same call for 2 epochs compiles the kernel (or loads it from the cache).
-        train(X, Y, *[a.copy() for a in nets], 2, **hyper)
-        n_epochs = max(1, min(epochs, chunk.epochs))
+        trainer(X, Y, *[a.copy() for a in nets], 2, **hyper)
+        n_epochs = max(1, min(epochs, biggest.epochs))
         while True:
             w = [a.copy() for a in nets]
             t0 = time.perf_counter()
-            train(X, Y, *w, n_epochs, **hyper)
+            trainer(X, Y, *w, n_epochs, **hyper)
             dt = max(time.perf_counter() - t0, 1e-9)
-            if dt >= min_seconds or n_epochs >= chunk.epochs or n_epochs >= 100 * epochs:
+            if dt >= min_seconds or n_epochs >= 100 * epochs:
                 break
-            n_epochs = min(chunk.epochs, 100 * epochs, max(n_epochs + 1, int(n_epochs * 1.5 * min_seconds / dt)))
+            if n_epochs < biggest.epochs:
+                n_epochs = min(biggest.epochs, 100 * epochs, max(n_epochs + 1, int(n_epochs * 1.5 * min_seconds / dt)))
+            elif n_lanes < min(pool.size, biggest.n_runs if device == "cpu" else pool.size):
+                # few epochs a run: time more runs at once, up to a chunk (a launch), or the call's own
+                # cost would be counted as the runs'
+                n_lanes = min(pool.size, biggest.n_runs if device == "cpu" else pool.size,
+                              max(n_lanes + 1, int(n_lanes * 1.5 * min_seconds / dt)))
+                nets, hyper = lanes_of(n_lanes)
+            else:
+                break
         measured.append(Calibration(dataset, hidden, dtype, n_lanes, n_epochs, dt, n_lanes * n_epochs / dt))
     warmup = time.perf_counter() - warm_start - sum(c.seconds for c in measured)
+    first = max(rows[order[0]], key=lambda c: c.n_runs)
+    host = _host_seconds_per_run(grid, runs, first.rows)
 
     shapes = {(c.dataset, c.hidden, c.dtype): c for c in measured}
     ref = measured[0]
@@ -238,7 +311,50 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
         rates[key] = rate
         total += net_epochs / rate
     busy = max(1, min(workers, sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in chunks)))
-    return Estimate(total / busy, workers, busy, measured, max(0.0, warmup), rates)
+    host_total = len(runs) * host / (1 if device == "cuda" else busy)  # on the GPU the host works alone
+    return Estimate(total / busy + host_total, workers, busy, measured, max(0.0, warmup), rates,
+                    device=_gpu_name() if device == "cuda" else "cpu", host_seconds=host_total)
+
+
+def _host_seconds_per_run(grid, runs, rows):
+    """Seconds a run costs outside the kernel: its initial weights, its row and its share of a part's
+    write, timed on the runs at `rows` trained for one epoch through the path `sweep run` takes."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from sweep.collect import dictionary_columns, weight_columns
+    from sweep.execute import train_chunk
+    from sweep.runner import params_schema
+
+    sample = runs.iloc[rows]
+    one = sample.assign(epochs=1, checkpoints=0)
+    X, Y = grid.datasets[str(sample["dataset"].iloc[0])].X, grid.datasets[str(sample["dataset"].iloc[0])].Y
+    schema = params_schema(one)
+    train_chunk(one.iloc[:2], X, Y, params_schema=schema, record=grid.record)  # compiled or loaded already
+    start = time.perf_counter()
+    table = train_chunk(one, X, Y, params_schema=schema, with_weights=weight_columns(one), record=grid.record)
+    pq.write_table(table, io.BytesIO(), compression="zstd", write_page_checksum=True,
+                   use_dictionary=dictionary_columns(table.schema))
+    return (time.perf_counter() - start) / len(rows)
+
+
+def gpu_present():
+    """Whether this machine has a GPU that `--backend cuda` can use (the CUDA simulator is not one)."""
+    try:
+        from kernels.cuda import cuda_available, simulated
+    except ImportError:
+        return False
+    return cuda_available()[0] and not simulated()
+
+
+def _gpu_name():
+    from numba import cuda
+
+    name = getattr(cuda.get_current_device(), "name", None)  # the simulator's device has none
+    if name is None:
+        return "the CUDA simulator"
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 # --------------------------------------------------------------------------- report
@@ -271,7 +387,7 @@ def _value(v):
 
 def _axis_text(axis):
     if len(axis.names) == 1:
-        vals = [v[0] for v in axis.values]
+        vals = axis.column(axis.names[0])
         shown = ", ".join(_value(v) for v in vals[:4])
         if len(vals) > 6:
             shown = ", ".join(_value(v) for v in vals[:3]) + f", ..., {_value(vals[-1])}"
@@ -281,8 +397,21 @@ def _axis_text(axis):
     return f"zip ({axis.size}): " + " & ".join(axis.names)
 
 
-def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
-    """The text `sweep plan` prints."""
+def _host_share(estimate):
+    """', of which N outside the kernel' when that is a tenth of the estimate or more."""
+    if estimate.host_seconds < 0.1 * estimate.seconds:
+        return ""
+    return f", {format_duration(estimate.host_seconds)} of it outside the kernel (weights, rows, parts)"
+
+
+def _calibration_lines(estimate, unit):
+    return [f"                measured {c.rate:.3g} network-epochs/s {unit} on {c.dataset}, hidden {c.hidden}, "
+            f"{c.dtype} ({c.lanes:,} lanes x {c.epochs} epochs in {c.seconds:.2f} s)" for c in estimate.calibrations]
+
+
+def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5, gpu_estimate=None, gpu_note=None):
+    """The text `sweep plan` prints; with `gpu_estimate` (an `Estimate` of device "cuda") or `gpu_note`
+    (why there is none), a line for --backend cuda too."""
     lines = [f"sweep plan: {grid.name}  ({grid.file})"]
     if grid.description:
         lines.append(f"  {grid.description}")
@@ -325,12 +454,17 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5):
     if estimate is not None:
         lines.append(f"estimate:       about {format_duration(estimate.seconds)} with {estimate.busy_workers} "
                      f"worker{'s' if estimate.busy_workers != 1 else ''}"
-                     + (f" (of {estimate.workers})" if estimate.busy_workers != estimate.workers else ""))
-        for c in estimate.calibrations:
-            lines.append(f"                measured {c.rate:.3g} network-epochs/s per worker on {c.dataset}, "
-                         f"hidden {c.hidden}, {c.dtype} ({c.lanes} lanes x {c.epochs} epochs in {c.seconds:.2f} s)")
+                     + (f" (of {estimate.workers})" if estimate.busy_workers != estimate.workers else "")
+                     + _host_share(estimate))
+        lines.extend(_calibration_lines(estimate, "per worker"))
     elif estimate_note:
         lines.append(f"estimate:       {estimate_note}")
+    if gpu_estimate is not None:
+        lines.append(f"on the GPU:     about {format_duration(gpu_estimate.seconds)} with --backend cuda "
+                     f"({gpu_estimate.device})" + _host_share(gpu_estimate))
+        lines.extend(_calibration_lines(gpu_estimate, "in one launch"))
+    elif gpu_note:
+        lines.append(f"on the GPU:     {gpu_note}")
     if n_rows > 0:
         order = [n for a in grid.axes for n in a.names]
         order += [n for n in runs.columns if n in varied and n not in order]

@@ -51,6 +51,13 @@ class Prepared:
         return tuple(name for name in WEIGHT_COLUMNS if name in self.schema.names)
 
     @property
+    def dictionary_columns(self):
+        """The columns of the parts that are dictionary-encoded (`sweep.collect.dictionary_columns`)."""
+        from sweep.collect import dictionary_columns
+
+        return dictionary_columns(self.schema)
+
+    @property
     def grid_hash(self):
         return self.manifest["grid_hash"]
 
@@ -101,15 +108,16 @@ def versions():
             "pandas": pandas.__version__, "pyarrow": pa.__version__, "python": sys.version.split()[0]}
 
 
-def _grid_hash(runs, chunks):
-    """16 hex digits of the sha256 of the chunk ids, then the sorted run ids joined by commas."""
-    from sweep.grid.ids import id_array, id_order, joined_ids
+def _grid_hash(ids, order, chunks):
+    """16 hex digits of the sha256 of the chunk ids, then the sorted run ids joined by commas.
+
+    ids: the runs' 'S16' ids; order: the permutation that sorts them."""
+    from sweep.grid.ids import joined_ids
 
     h = hashlib.sha256()
     for chunk in chunks:
         h.update(chunk.chunk_id.encode())
-    ids = id_array(runs["run_id"])
-    h.update(joined_ids(ids[id_order(ids)], b","))
+    h.update(joined_ids(ids[order], b","))
     return h.hexdigest()[:16]
 
 
@@ -134,19 +142,21 @@ def prepare(grid_path, out_root="results", overrides=None):
     `sweep.grid.overrides.Override`, applied): its runs, chunks, manifest and schema. Reads and writes no
     results."""
     from sweep.collect import result_schema, weight_columns
-    from sweep.grid import expand
+    from sweep.grid.ids import id_array
     from sweep.grid.parse import read_grid
+    from sweep.grid.runs import expand_ordered
     from sweep.plan import plan_chunks
 
     grid = read_grid(grid_path, overrides)
-    runs = expand(grid)
-    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets)
+    runs, order = expand_ordered(grid)  # one sort of the run ids, for the chunks and the grid hash too
+    ids = id_array(runs["run_id"])
+    chunks = plan_chunks(runs, grid.chunk_size, grid.datasets, order)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "name": grid.name,
         "grid_file": grid_label(grid_path),
         "grid": grid.resolved,
-        "grid_hash": _grid_hash(runs, chunks),
+        "grid_hash": _grid_hash(ids, order, chunks),
         "axes": list(dict.fromkeys(n for block in [grid.main, *grid.extras] for axis in block.axes for n in axis.names)),
         "runs": int(len(runs)),
         "chunks": {c.chunk_id: int(c.n_runs) for c in chunks},
@@ -337,8 +347,8 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
             say(f"{label}resuming: {len(done)} of {_plural(len(done) + len(todo), 'part')} already written")
         datasets = prepared.grid.datasets
         with_weights = prepared.weight_columns
-        work = [backends.Work(chunk, prepared.runs.iloc[chunk.rows], datasets[chunk.dataset].X,
-                              datasets[chunk.dataset].Y, prepared.params_schema, with_weights, prepared.grid.record)
+        work = [backends.Work(chunk, prepared.runs, datasets[chunk.dataset].X, datasets[chunk.dataset].Y,
+                              prepared.params_schema, with_weights, prepared.grid.record, rows=chunk.rows)
                 for chunk in todo]
         if work and backend in ("threads", "processes"):
             _warm_up(sorted({(chunk.dtype, chunk.variant) for chunk in todo}), None if quiet else say)
@@ -352,8 +362,10 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         try:
             if work:
                 execute = backends.module(backend).execute
+                dictionary = prepared.dictionary_columns
                 for chunk, table in execute(work, jobs=jobs, backend=backend, client=client, say=say, quiet=quiet):
-                    store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp)
+                    store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp,
+                                     dictionary)
                     # Without epochs_run recorded, the network-epochs planned (more than trained if runs stopped).
                     trained = int(pc.sum(table.column("epochs_run")).as_py()) if counts_epochs \
                         else chunk.network_epochs

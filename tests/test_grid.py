@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sweep.errors import GridError
 from sweep.grid import expand, load_grid, loads_grid, run_id
@@ -637,13 +639,52 @@ def test_every_run_id_of_a_table_is_the_documented_hash():
         assert row["run_id"] == _documented_hash(params), params
 
 
+def test_run_ids_of_a_long_seed_axis_are_the_documented_hash():
+    """A long integer axis is written into the hashed JSON by NumPy (sweep.grid.ids._int_texts), not one
+    value at a time: its ids are still hashlib's of each run's canonical JSON."""
+    runs = runs_of('name = "x"\n[grid]\nseed = { range = [7, 4000000000, 1737000] }\nlr = [0.5, 2.0]\n')
+    assert len(runs) == 2 * 2303  # a seed vocabulary longer than ids.PACK_FROM
+    for row in runs.iloc[::97].to_dict("records"):
+        assert row["run_id"] == _documented_hash({"seed": row["seed"], "lr": row["lr"]}), row
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(-10**18 + 1, 10**18 - 1), min_size=1, max_size=50), st.sampled_from([b",", b""]))
+def test_integers_are_written_as_python_writes_them(ints, end):
+    from sweep.grid.ids import _int_texts
+
+    data, lengths = _int_texts(b'"seed":', np.array(ints, dtype=np.int64), end)
+    cuts = np.concatenate([[0], np.cumsum(lengths)])
+    assert [data[a:b] for a, b in zip(cuts[:-1], cuts[1:])] == [b'"seed":' + str(i).encode() + end for i in ints]
+
+
 def test_duplicate_run_ids_are_found_by_all_16_bytes():
+    from sweep.grid.ids import id_order
     from sweep.grid.runs import _has_duplicates
 
-    ids = np.frombuffer(np.random.default_rng(1).bytes(16 * 10000), dtype="S16").copy()
-    assert not _has_duplicates(ids)
-    octets = ids.view(np.uint8).reshape(-1, 16)
-    octets[5, :8] = octets[9, :8]  # the same first 8 bytes, different last 8: not a duplicate
-    assert not _has_duplicates(ids)
-    octets[5] = octets[9]
-    assert _has_duplicates(ids)
+    def has(ids):
+        return _has_duplicates(ids, id_order(ids))
+
+    rng = np.random.default_rng(1)
+    for ids in (np.frombuffer(rng.bytes(16 * 10000), dtype="S16").copy(),  # any bytes
+                np.array([rng.bytes(8).hex().encode() for _ in range(10000)], dtype="S16")):  # hex, as run ids are
+        assert not has(ids)
+        octets = ids.view(np.uint8).reshape(-1, 16)
+        octets[5, :8] = octets[9, :8]  # the same first 8 bytes, different last 8: not a duplicate
+        assert not has(ids)
+        octets[5, :15] = octets[9, :15]
+        assert not has(ids) or octets[5, 15] == octets[9, 15]
+        octets[5] = octets[9]
+        assert has(ids)
+
+
+def test_id_order_sorts_ids_as_bytes_hex_or_not():
+    from sweep.grid.ids import id_keys, id_order
+
+    rng = np.random.default_rng(2)
+    hexes = np.array([rng.bytes(8).hex().encode() for _ in range(5000)] + [b"0" * 16, b"f" * 16], dtype="S16")
+    assert id_keys(hexes) is not None
+    raw = np.frombuffer(rng.bytes(16 * 5000), dtype="S16")
+    assert id_keys(raw) is None
+    for ids in (hexes, raw, hexes[:1], hexes[:0]):
+        assert ids[id_order(ids)].tolist() == sorted(ids.tolist())

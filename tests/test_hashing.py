@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweep.grid.hashing import CHUNK, LANES, hex16_digests, sha256
+from sweep.grid.hashing import CHUNK, LANES, Packed, hex16_digests, sha256
 
 
 def messages(pieces, n):
@@ -53,6 +53,23 @@ def joined(draw):
 @given(joined())
 def test_matches_hashlib_on_random_pieces(case):
     check(*case)
+
+
+@settings(max_examples=100)
+@given(joined())
+def test_packed_tables_hash_as_their_lists(case):
+    """A table given packed (data and lengths, as a long axis of seeds is) is the list it packs."""
+    pieces, n = case
+    packed = [p if isinstance(p, bytes) else (Packed.of(p[0]), p[1]) for p in pieces]
+    for piece, table in zip(packed, pieces):
+        if not isinstance(piece, bytes):
+            assert [piece[0][i] for i in range(len(piece[0]))] == list(table[0])
+    assert hex16_digests(packed, n).tolist() == expected(pieces, n).tolist()
+
+
+def test_packed_table_lengths_must_add_up():
+    with pytest.raises(ValueError, match="add up to len"):
+        Packed(b"abc", [1, 1])
 
 
 @st.composite
@@ -175,7 +192,7 @@ def test_shapes_and_codes():
     ([b"a", "b"], 1, r"pieces\[1\] must be bytes or a \(table, codes\) pair, not str"),
     ([bytearray(b"a")], 1, r"pieces\[0\] must be bytes or a \(table, codes\) pair, not bytearray"),
     ([([b"a"], [0], 1)], 1, r"pieces\[0\] must be bytes or a \(table, codes\) pair, not tuple"),
-    ([(b"ab", [0])], 1, r"pieces\[0\]: table must be a list of bytes, not bytes"),
+    ([(b"ab", [0])], 1, r"pieces\[0\]: table must be a list of bytes or Packed, not bytes"),
     ([([b"a", "b"], [0])], 1, r"pieces\[0\]: table\[1\] must be bytes, not str"),
     ([([b"a", b"b"], [0, 1])], 3, r"pieces\[0\]: codes has length 2, expected n = 3"),
     ([b"x", ([b"a", b"b"], [0, 2])], 2, r"pieces\[1\]: code 2 out of range for a table of 2 entries"),

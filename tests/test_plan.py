@@ -207,3 +207,21 @@ def test_automatic_chunk_size_grows_only_for_cheap_runs():
     assert auto_chunk_size(50, 4, 2, 4) == AUTO_MAX_LANES == 65536
     assert auto_chunk_size(0, 4, 2, 4) == AUTO_MAX_LANES
     assert auto_chunk_size(1000, 272, 16, 16) == 2048  # wide data: never fewer than 2,048
+
+
+@pytest.mark.parametrize("axes", ['seed = [1, 2, 3]', 'hidden = [2, 3]\nactivation = ["tanh", "relu"]\nseed = [1, 2]',
+                                  'checkpoints = [[0, 1], [2]]\nseed = [1, 2]', 'bias = [true, false]\nseed = [1, 2]',
+                                  'epochs = [5, 6]\ndtype = ["float32", "float64"]'])
+def test_shape_groups_are_pandas_group_by_of_the_shape_columns(axes):
+    """Columns with one value for every run are left out of the group-by (a map varies two rates only);
+    the groups, their keys and the keys' Python types are those of a group-by of every shape column."""
+    from sweep.grid import loads_grid
+    from sweep.plan import SHAPE_KEY, _shape_groups
+
+    runs = expand(loads_grid(f'name = "x"\n[grid]\n{axes}\n'))
+    got = _shape_groups(runs)
+    want = runs.groupby(list(SHAPE_KEY), sort=False, dropna=False, observed=True).indices
+    assert list(got) == list(want)
+    assert [[type(v) for v in key] for key in got] == [[type(v) for v in key] for key in want]
+    for key in want:
+        assert got[key].tolist() == want[key].tolist()

@@ -242,6 +242,41 @@ def _run(args, n):
         list(pool.map(lambda c: _hash_range(bounds[c], bounds[c + 1], *args), range(parts)))
 
 
+class Packed:
+    """A table of fragments packed end to end: `data` (bytes) and each fragment's length (`lengths`), so
+    that a table of a million fragments (a long axis of seeds) is two buffers, not a million bytes."""
+
+    def __init__(self, data, lengths):
+        self.data = bytes(data)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        if self.lengths.ndim != 1 or (self.lengths < 0).any() or int(self.lengths.sum()) != len(self.data):
+            raise ValueError("Packed: lengths must be non-negative and add up to len(data)")
+
+    def __len__(self):
+        return self.lengths.size
+
+    def __getitem__(self, i):
+        start = int(self.lengths[:i].sum())
+        return self.data[start:start + int(self.lengths[i])]
+
+    @classmethod
+    def of(cls, fragments):
+        """The packed form of a list of bytes."""
+        return cls(b"".join(fragments), np.fromiter(map(len, fragments), np.int64, len(fragments)))
+
+
+def _table(k, table):
+    """A piece's table as Packed, checked."""
+    if isinstance(table, Packed):
+        return table
+    if not isinstance(table, (list, tuple)):
+        raise ValueError(f"pieces[{k}]: table must be a list of bytes or Packed, not {type(table).__name__}")
+    for v, entry in enumerate(table):
+        if not isinstance(entry, bytes):
+            raise ValueError(f"pieces[{k}]: table[{v}] must be bytes, not {type(entry).__name__}")
+    return Packed.of(table)
+
+
 def _digests(pieces, n, digits):
     """(n, digits) uint8 array of the hex digits of each message's SHA-256."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
@@ -252,17 +287,13 @@ def _digests(pieces, n, digits):
     if not isinstance(pieces, (list, tuple)):
         raise ValueError(f"pieces must be a list, not {type(pieces).__name__}")
     # Normalise: runs of constant bytes joined (a one-entry table is constant), tables with their codes.
-    parts = []  # bytes, or (list of bytes, codes)
+    parts = []  # bytes, or (Packed, codes)
     for k, piece in enumerate(pieces):
         if isinstance(piece, bytes):
             const = piece
         elif isinstance(piece, tuple) and len(piece) == 2:
             table, codes = piece
-            if not isinstance(table, (list, tuple)):
-                raise ValueError(f"pieces[{k}]: table must be a list of bytes, not {type(table).__name__}")
-            for v, entry in enumerate(table):
-                if not isinstance(entry, bytes):
-                    raise ValueError(f"pieces[{k}]: table[{v}] must be bytes, not {type(entry).__name__}")
+            table = _table(k, table)
             codes = np.asarray(codes)
             if codes.ndim != 1 or (codes.size and not np.issubdtype(codes.dtype, np.integer)):
                 raise ValueError(f"pieces[{k}]: codes must be a 1-d int array, not {codes.ndim}-d {codes.dtype}")
@@ -274,9 +305,9 @@ def _digests(pieces, n, digits):
                     bad = lowest if lowest < 0 else highest
                     raise ValueError(f"pieces[{k}]: code {bad} out of range for a table of {len(table)} entries")
             if len(table) > 1 and n:
-                parts.append((list(table), codes))
+                parts.append((table, codes))
                 continue
-            const = table[0] if table and n else b""
+            const = table.data if len(table) and n else b""
         else:
             raise ValueError(f"pieces[{k}] must be bytes or a (table, codes) pair, not {type(piece).__name__}")
         if parts and isinstance(parts[-1], bytes):
@@ -291,22 +322,26 @@ def _digests(pieces, n, digits):
         head, parts[0] = parts[0][:cut], parts[0][cut:]
 
     # One buffer: the prefix, then the fragments; a piece is an entry (constant) or -1 - its column of codes.
-    entries, refs, columns, fixed = [], [], [], 0
+    data, lengths, refs, columns, fixed, count = [head], [], [], [], 0, 0
     for part in parts:
         if isinstance(part, bytes):
-            refs.append(len(entries))
-            entries.append(part)
+            refs.append(count)
+            data.append(part)
+            lengths.append(np.array([len(part)], dtype=np.int64))
             fixed += len(part)
+            count += 1
         else:
             table, codes = part
             refs.append(-1 - len(columns))
-            columns.append((len(entries), codes))
-            entries.extend(table)
-    lengths = np.array([len(x) for x in entries], dtype=np.int64)
-    offsets = np.full(len(entries), len(head), dtype=np.int64)
+            columns.append((count, codes))
+            data.append(table.data)
+            lengths.append(table.lengths)
+            count += len(table)
+    lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    offsets = np.full(count, len(head), dtype=np.int64)
     offsets[1:] += np.cumsum(lengths[:-1])
-    buf = np.frombuffer(head + b"".join(entries) + b"\0", np.uint8)  # never empty
-    codes = np.empty((n, len(columns)), dtype=np.int32 if len(entries) < 2 ** 31 else np.int64)
+    buf = np.frombuffer(b"".join(data) + b"\0", np.uint8)  # never empty
+    codes = np.empty((n, len(columns)), dtype=np.int32 if count < 2 ** 31 else np.int64)
     for col, (base, c) in enumerate(columns):
         np.add(c, base, out=codes[:, col], casting="unsafe")
     out = np.empty((n, digits), dtype=np.uint8)
@@ -321,8 +356,8 @@ def hex16_digests(pieces, n):
 
     pieces: a list, in message order, of either
       - bytes: the same bytes in every message, or
-      - (table, codes): table a list of bytes (the distinct fragments), codes an int array of length n:
-        message i gets table[codes[i]].
+      - (table, codes): table a list of bytes (the distinct fragments) or a `Packed` table, codes an int
+        array of length n: message i gets table[codes[i]].
     Returns a NumPy array of dtype 'S16' (ASCII lower-case hex), length n.
     """
     return _digests(pieces, n, 16).view("S16").reshape(-1)

@@ -70,45 +70,45 @@ def _recode(array):
     return [None if np.isnan(v) else float(v) for v in np.asarray(vocab, dtype=np.float64).tolist()], codes
 
 
-def run_ids(values, codes, digests):
+def run_ids(values, codes, digests, rates=None):
     """run_id of every run of a table kept as vocabulary and codes, as a NumPy 'S16' array (hashed in
     compiled code: `sweep.grid.hashing`).
 
     values: name -> list of the distinct canonical values, every parameter;
     codes: name -> int array, one vocabulary index per run (all the same length);
-    digests: dataset name -> content sha256, for every name in values["dataset"].
+    digests: dataset name -> content sha256, for every name in values["dataset"];
+    rates: `learning_rates(values, codes)`, when the caller has them.
     """
     n = len(codes["dataset"])
-    lr, hidden, output = learning_rates(values, codes)
+    lr, hidden, output = learning_rates(values, codes) if rates is None else rates
     shared = ~np.isnan(lr)
     hashed = {"lr": _recode(lr), "lr_hidden": _recode(np.where(shared, np.nan, hidden)),
               "lr_output": _recode(np.where(shared, np.nan, output))}
     for name in MODEL:  # hashed only away from their defaults
         default = PARAM[name].default
         hashed[name] = ([None if v == default else v for v in values[name]], codes[name])
-    items = []  # (key, fragments per vocabulary entry, codes)
+    items = []  # (key, values per vocabulary entry, codes)
     for name in PARAM:
         vocab, c = hashed.get(name, (values[name], codes[name]))
-        items.append((name, _fragments(name, vocab), c))
-    items.append(("dataset_sha256", _fragments("dataset_sha256", [digests[v] for v in values["dataset"]]),
-                  codes["dataset"]))
+        items.append((name, vocab, c))
+    items.append(("dataset_sha256", [digests[v] for v in values["dataset"]], codes["dataset"]))
     items.sort(key=lambda t: t[0])
-    # Every fragment carries a trailing comma (an omitted value is ''). The last key is never omitted, so
-    # its fragments lose their comma and the text is '{' + the fragments joined + '}'.
-    key, frags, c = items[-1]
-    assert all(frags), f"{key} is the last key of a run's JSON and must always be written"
-    items[-1] = (key, [f[:-1] for f in frags], c)
+    # Every fragment carries a trailing comma (an omitted value is ''), but the last key's: it is never
+    # omitted, and the text is '{' + the fragments joined + '}'.
+    assert all(v is not None for v in items[-1][1]), f"{items[-1][0]} is the last key of a run's JSON"
+    compiled = n >= COMPILED_FROM
     pieces, const = [], b"{"
-    for key, frags, c in items:
+    for i, (key, vocab, c) in enumerate(items):
+        frags = _fragments(key, vocab, b"" if i == len(items) - 1 else b",", packed=compiled)
         if len(frags) == 1:
-            const += frags[0].encode()
+            const += frags[0] if isinstance(frags, list) else frags.data
             continue
         if const:
             pieces.append(const)
             const = b""
-        pieces.append(([f.encode() for f in frags], np.asarray(c)))
+        pieces.append((frags, np.asarray(c)))
     pieces.append(const + b"}")
-    if n >= COMPILED_FROM:
+    if compiled:
         from sweep.grid.hashing import hex16_digests  # imports Numba: not for reading a grid
 
         return hex16_digests(pieces, n)
@@ -120,10 +120,47 @@ def run_ids(values, codes, digests):
 COMPILED_FROM = 64
 
 
-def _fragments(key, values):
-    """'"key":value,' for each value (None, a value left out: ''): the pieces of the canonical JSON."""
-    prefix = json.dumps(key) + ":"
-    return ["" if v is None else prefix + _json(v) + "," for v in values]
+def _fragments(key, values, end, packed=False):
+    """b'"key":value' + end for each value (None, a value left out: b''): the pieces of the canonical JSON.
+    packed: a long vocabulary of integers (an axis of seeds) is written by NumPy, as a
+    `sweep.grid.hashing.Packed` table."""
+    prefix = (json.dumps(key) + ":").encode()
+    if packed and len(values) >= PACK_FROM and set(map(type, values)) == {int}:
+        try:
+            ints = np.array(values, dtype=np.int64)
+        except OverflowError:
+            ints = None
+        if ints is not None and np.all(np.abs(ints) < 10**18):
+            from sweep.grid.hashing import Packed
+
+            return Packed(*_int_texts(prefix, ints, end))
+    return [b"" if v is None else prefix + _json(v).encode() + end for v in values]
+
+
+PACK_FROM = 1024
+
+
+def _int_texts(prefix, ints, end):
+    """(data, lengths): prefix + the decimal digits of each integer (|i| < 10**18) + end, packed."""
+    magnitude = np.abs(ints)
+    widest = len(str(int(magnitude.max()))) if magnitude.size else 1
+    lead = len(prefix) + 1  # the prefix, then a minus sign or nothing
+    text = np.empty((ints.size, lead + widest + len(end)), dtype=np.uint8)
+    text[:, :len(prefix)] = np.frombuffer(prefix, np.uint8)
+    text[:, len(prefix)] = ord("-")
+    text[:, lead + widest:] = np.frombuffer(end, np.uint8)
+    rest = magnitude
+    for k in range(widest - 1, -1, -1):  # right-aligned digits; a division by a scalar is quick in NumPy
+        quotient = rest // 10
+        text[:, lead + k] = ord("0") + rest - 10 * quotient
+        rest = quotient
+    digits = np.ones(ints.size, dtype=np.int64)
+    for k in range(1, widest):
+        digits += magnitude >= 10 ** k
+    keep = np.ones(text.shape, dtype=bool)  # the characters of each row's text, read in row order
+    keep[:, len(prefix)] = ints < 0
+    keep[:, lead:lead + widest] = np.arange(widest) >= widest - digits[:, None]
+    return text[keep].tobytes(), keep.sum(axis=1)
 
 
 def _json(value):
@@ -153,9 +190,43 @@ def id_array(column):
     return data.view("S16")
 
 
+def id_keys(ids):
+    """'S16' run ids (16 lower-case hex digits) as the 64-bit integers they spell, which sort as the ids do;
+    None if one of them is not hex. Computed eight digits to a 64-bit word, in blocks that stay in cache."""
+    words = np.ascontiguousarray(ids).view("<u8").reshape(-1, 2)  # byte k of a word: digit k of its half
+    keys = np.empty(len(words), dtype=np.uint64)
+    for start in range(0, len(words), KEY_BLOCK):
+        block = _hex_words(words[start:start + KEY_BLOCK])
+        if block is None:
+            return None
+        keys[start:start + KEY_BLOCK] = block
+    return keys
+
+
+KEY_BLOCK = 1 << 15
+
+
+def _hex_words(words):
+    """`id_keys` of a block of ids as (n, 2) little-endian words."""
+    u = np.uint64
+    low, ones = u(0x0F0F0F0F0F0F0F0F), u(0x0101010101010101)
+    nibbles = (words & low) + u(9) * ((words >> u(6)) & ones)  # '0'-'9' -> 0-9, 'a'-'f' -> 10-15
+    letters = ((nibbles + u(0x0606060606060606)) >> u(4)) & ones  # 1 in the bytes of digits above 9
+    if not np.array_equal(nibbles + u(0x3030303030303030) + u(0x27) * letters, words):
+        return None
+    m16, m32 = u(0x000F000F000F000F), u(0x000000FF000000FF)
+    pairs = (nibbles & m16) << u(4) | (nibbles >> u(8)) & m16  # 16-bit lane k: digits 2k, 2k+1
+    quads = (pairs & m32) << u(8) | (pairs >> u(16)) & m32  # 32-bit lane k: digits 4k..4k+3
+    halves = (quads & u(0xFFFF)) << u(16) | (quads >> u(32)) & u(0xFFFF)  # digits 0..7 of each half
+    return halves[:, 0] << u(32) | halves[:, 1]
+
+
 def id_order(ids):
-    """The permutation that sorts 'S16' run ids (as bytes): by their first 8 bytes as integers, the rare
-    ties by the last 8 (several times faster than sorting the bytes or two keys at once)."""
+    """The permutation that sorts 'S16' run ids (as bytes): one sort of the integers the hex digits spell;
+    ids that are not hex by their first 8 bytes as integers, the rare ties by the last 8."""
+    keys = id_keys(ids)
+    if keys is not None:
+        return np.argsort(keys)
     halves = ids.view(">u8").reshape(-1, 2).astype(np.uint64)  # big-endian: integers in the order of the bytes
     order = np.argsort(halves[:, 0])
     first = halves[order, 0]

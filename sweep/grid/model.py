@@ -10,17 +10,44 @@ from sweep import datasets as ds_mod
 from sweep.params import PARAM
 
 
-@dataclass
 class Axis:
-    """One axis of a product: one parameter, or a zip group of several."""
+    """One axis of a product: one parameter, or a zip group of several.
 
-    names: tuple  # parameter names
-    values: list  # one tuple of canonical values per point, aligned with names
-    path: str  # where it was written: "grid.lr", "zip[0]", "extra[1].seed"
+    Held as points (one tuple of canonical values per point, aligned with names) or as columns (one
+    list per name): an axis of one parameter is made from its column (`Axis.of`), so that a million
+    seeds never become a million tuples; each form is built from the other when first asked for."""
+
+    def __init__(self, names, values, path, *, columns=None):
+        self.names = tuple(names)  # parameter names
+        self.path = path  # where it was written: "grid.lr", "zip[0]", "extra[1].seed"
+        self._values = values
+        self._columns = columns
+
+    @classmethod
+    def of(cls, name, values, path):
+        """The axis of one parameter from its list of canonical values."""
+        return cls((name,), None, path, columns=(list(values),))
+
+    @property
+    def values(self):
+        """One tuple of canonical values per point."""
+        if self._values is None:
+            self._values = list(zip(*self._columns))
+        return self._values
+
+    def column(self, name):
+        """The values of parameter `name` at every point, in order."""
+        if self._columns is None:
+            self._columns = tuple(list(c) for c in zip(*self._values)) if self._values else \
+                tuple([] for _ in self.names)
+        return self._columns[self.names.index(name)]
 
     @property
     def size(self):
-        return len(self.values)
+        return len(self._values) if self._values is not None else len(self._columns[0])
+
+    def __repr__(self):
+        return f"Axis({self.names!r}, size={self.size}, path={self.path!r})"
 
 
 @dataclass
@@ -81,8 +108,8 @@ class Grid:
         for name in PARAM:
             out[name] = _jsonable(self.main.fixed[name]) if name in self.main.fixed else None
         for axis in self.main.axes:
-            for k, name in enumerate(axis.names):
-                out[name] = {"axis" if len(axis.names) == 1 else "zip": [_jsonable(v[k]) for v in axis.values]}
+            for name in axis.names:
+                out[name] = {"axis" if len(axis.names) == 1 else "zip": _json_column(axis.column(name))}
         out["extra"] = [_block_json(b, self.main) for b in self.extras]
         out["exclude"] = [{k: [_jsonable(v) for v in vs] for k, vs in e.match.items()} for e in self.excludes]
         out["datasets"] = {name: ds_mod.manifest_entry(d) for name, d in sorted(self.datasets.items()) if not d.builtin}
@@ -95,11 +122,16 @@ def _jsonable(v):
     return list(v) if isinstance(v, tuple) else v
 
 
+def _json_column(values):
+    """An axis column as JSON data (explicit checkpoint lists are tuples there)."""
+    return [_jsonable(v) for v in values] if tuple in set(map(type, values)) else list(values)
+
+
 def _block_json(block, main):
     out = {k: _jsonable(v) for k, v in block.fixed.items() if main.fixed.get(k, object()) != v}
     for axis in block.axes:
         if any(axis is a for a in main.axes):
             continue
-        for k, name in enumerate(axis.names):
-            out[name] = {"axis" if len(axis.names) == 1 else "zip": [_jsonable(v[k]) for v in axis.values]}
+        for name in axis.names:
+            out[name] = {"axis" if len(axis.names) == 1 else "zip": _json_column(axis.column(name))}
     return out

@@ -249,7 +249,7 @@ def parse_grid(doc, file="<grid>", overrides=None):
         if key in fixed:
             raise GridError(f"{key!r} is both fixed and a grid axis; keep one")
         path = paths.get(f"grid.{key}") or f"grid.{key_part(key)}"
-        main.axes.append(Axis((key,), [(v,) for v in checker.axis_values(key, value, path)], path))
+        main.axes.append(Axis.of(key, checker.axis_values(key, value, path), path))
 
     axis_of = {a.names[0]: a.path for a in main.axes}
     merge = applied.merge_zips if applied else set()
@@ -360,8 +360,7 @@ def _values_of(name, blocks):
             out.add(b.fixed[name])
         for a in b.axes:
             if name in a.names:
-                k = a.names.index(name)
-                out.update(v[k] for v in a.values)
+                out.update(a.column(name))
     return out
 
 
@@ -430,7 +429,7 @@ def _extra_block(checker, main, table, path, merge=False):
             zipped_given.setdefault(axis.path, {})[key] = value
             continue
         if isinstance(value, (list, dict)):
-            new = Axis((key,), [(v,) for v in checker.axis_values(key, value, kpath)], kpath)
+            new = Axis.of(key, checker.axis_values(key, value, kpath), kpath)
             if axis is not None:
                 axes[axes.index(axis)] = new
             else:
