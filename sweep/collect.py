@@ -63,6 +63,19 @@ OUTPUTS_MAX_SAMPLES = 64  # larger data sets: no outputs per row (272 floats a r
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
 
+# Statistics with few distinct values in a part; with the parameters, the columns worth a Parquet dictionary.
+FEW_VALUES = ("converged", "epoch_converged", "epochs_run", "outcome", "diverged", "epoch_diverged",
+              "checkpoint_epochs", "dataset_sha256")
+
+
+def dictionary_columns(schema):
+    """The columns of a part that Parquet should dictionary-encode: the parameters but run_id, and the
+    statistics of `FEW_VALUES`. Trying a dictionary on columns of distinct values (run ids, losses,
+    weights) only costs time: a third of a part's write."""
+    return [name for name in schema.names if name != "run_id" and (
+        name in FEW_VALUES or name not in STAT_TYPES and name not in WEIGHT_COLUMNS)]
+
+
 def weight_columns(runs):
     """The weight columns of a sweep's parts: none without save_weights; no bias columns when no run has
     biases (runs without biases among runs with them hold nulls there)."""
@@ -128,6 +141,30 @@ def result_schema(params_schema, weights=(), record=None):
     return pa.schema(fields, metadata=params_schema.metadata)
 
 
+def params_table(params, schema):
+    """The parameter columns of a chunk's runs as an Arrow table of `schema`: what `pa.Table.from_pandas`
+    makes of them (names as strings, NaN as null), built column by column without a Python object per
+    value: a value shared by every run is repeated by Arrow, a name is taken from its categories."""
+    n = len(params)
+    arrays = []
+    for field in schema:
+        column = params[field.name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy()
+            names = pa.array(column.cat.categories.to_numpy(dtype=object), field.type)
+            if n and codes.min() >= 0 and codes.min() == codes.max():
+                arrays.append(pa.repeat(names[int(codes[0])], n))
+            else:
+                arrays.append(names.take(pa.array(codes, mask=codes < 0)))
+            continue
+        values = column.to_numpy()
+        if n and values.dtype.kind in "biuf" and values[0] == values[0] and (values == values[0]).all():
+            arrays.append(pa.repeat(pa.scalar(values[0].item(), field.type), n))
+        else:
+            arrays.append(pa.Array.from_pandas(values if values.dtype != object else column, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None,
             dataset_sha256=None, record=None):
     """Arrow table of one chunk.
@@ -141,7 +178,10 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     `weight_columns` in that order. record: the statistics columns to build (None: all).
     """
     n = len(params)
-    table = pa.Table.from_pandas(params.reset_index(drop=True), schema=params_schema, preserve_index=False)
+    if params_schema is None:
+        table = pa.Table.from_pandas(params.reset_index(drop=True), preserve_index=False)
+    else:
+        table = params_table(params, params_schema)
     # The sweep's schema, pandas metadata included (the runs table holds names as categoricals, the parts as
     # strings: `sweep.runner.params_schema`).
     params_table_schema = table.schema if params_schema is None else params_schema

@@ -6,6 +6,7 @@ import pandas as pd
 
 from kernels import checkpoint_epochs, train
 from kernels.init import initial_lanes
+from kernels.vocab import CRITERIA, LOSSES
 from sweep.collect import collect, weight_lists
 from sweep.datasets import content_digest
 from sweep.params import MODEL
@@ -20,12 +21,21 @@ def user_checkpoints(spec, epochs):
 
 def lane_hyperparameters(runs):
     """The kernels' per-lane hyperparameter arguments from a runs table: one array per parameter, in lane
-    order (the kernels are compiled per argument type, so every caller passes the same types)."""
+    order (the kernels are compiled per argument type, so every caller passes the same types); the loss
+    and the criterion as the kernels' codes (their index in kernels.vocab), not a string per lane."""
     return dict(lr_hidden=runs["lr_hidden"].to_numpy(float), lr_output=runs["lr_output"].to_numpy(float),
-                loss=runs["loss"].to_numpy(str),
+                loss=_name_codes(runs["loss"], LOSSES),
                 bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
-                criterion=runs["criterion"].to_numpy(str), margin=runs["margin"].to_numpy(float),
+                criterion=_name_codes(runs["criterion"], CRITERIA), margin=runs["margin"].to_numpy(float),
                 tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool))
+
+
+def _name_codes(column, names):
+    """A column of names as int8 indices into `names` (a categorical's categories looked up once)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")
+    table = np.array([names.index(name) for name in column.cat.categories], dtype=np.int8)
+    return table[column.cat.codes.to_numpy()]
 
 
 def model_arguments(runs):

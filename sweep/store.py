@@ -224,13 +224,14 @@ def is_results_dir(path):
 
 # --------------------------------------------------------------------------- parts
 
-def write_part(layout, chunk_id, table: pa.Table, grid_hash, tmp_dir):
+def write_part(layout, chunk_id, table: pa.Table, grid_hash, tmp_dir, dictionary=True):
     """Write one chunk's rows as part-<chunk_id>.parquet, atomically, stamped with the grid hash and
-    chunk id, with page checksums."""
+    chunk id, with page checksums. dictionary: the columns to dictionary-encode (True: all)."""
     layout = layout_of(layout)
     table = _with_metadata(table, PART_KEY, {"grid_hash": grid_hash, "chunk_id": chunk_id})
     return write_atomic(layout.part(chunk_id), tmp_dir,
-                        lambda fh: pq.write_table(table, fh, compression="zstd", write_page_checksum=True))
+                        lambda fh: pq.write_table(table, fh, compression="zstd", write_page_checksum=True,
+                                                  use_dictionary=dictionary))
 
 
 def list_parts(layout):

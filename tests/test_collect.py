@@ -200,3 +200,30 @@ def test_outputs_are_kept_for_small_data_sets_only(tmp_path):
     assert main(["run", str(grid), "--out", str(tmp_path), "--quiet"]) == 0
     rows = sweep.load(tmp_path / "big").set_index("dataset")
     assert len(rows.loc["small", "outputs"]) == 64 and rows.loc["large", "outputs"] is None
+
+
+@pytest.mark.parametrize("grid", [
+    GRID.format(dataset="xor"),
+    'name = "x"\nbias_init = "draw"\ncheckpoints = [0, 5]\nepochs = 10\n[grid]\nactivation = ["tanh", "relu"]\n'
+    'seed = { range = [0, 40] }\nlr = [0.5, 2.0]\n',
+    'name = "x"\nhidden = 3\n[grid]\nseed = [3]\n',
+])
+def test_params_table_is_what_arrow_makes_of_the_runs(grid):
+    """The parameter columns are built column by column (a shared value repeated by Arrow, names from their
+    categories) for speed: they must be exactly pyarrow's conversion of the runs, in every chunk."""
+    import pyarrow as pa
+
+    from sweep.collect import params_table
+    from sweep.plan import plan_chunks
+    from sweep.runner import params_schema
+
+    parsed = sweep.grid.loads_grid(grid)
+    runs = sweep.grid.expand(parsed)
+    schema = params_schema(runs)
+    for chunk in plan_chunks(runs, 16):
+        part = runs.iloc[chunk.rows]
+        want = pa.Table.from_pandas(part.reset_index(drop=True), schema=schema, preserve_index=False)
+        got = params_table(part, schema)
+        assert got.schema.equals(schema, check_metadata=True)
+        for name in schema.names:
+            assert got.column(name).combine_chunks().equals(want.column(name).combine_chunks()), name

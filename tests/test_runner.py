@@ -77,6 +77,13 @@ def test_run_writes_a_parquet_dataset_readable_by_pandas_duckdb_polars(tmp_path)
     # Rows are what the kernel gives for those runs.
     assert (tidy["min_loss"] <= tidy["final_loss"] + 1e-15).all()
     assert set(tidy["outcome"].astype(str)) <= {"converged", "improving", "saturated", "flat", "diverged"}
+    # Parameters and few-valued statistics are dictionary-encoded on disk; run ids and losses are not tried.
+    meta = pq.ParquetFile(next(out.glob("part-*.parquet"))).metadata
+    encodings = {meta.schema.column(i).name: meta.row_group(0).column(i).encodings for i in range(meta.num_columns)}
+    for name in ("loss", "lr", "seed", "dataset", "outcome", "epochs_run"):
+        assert "RLE_DICTIONARY" in encodings[name] or "PLAIN_DICTIONARY" in encodings[name], (name, encodings[name])
+    for name in ("run_id", "final_loss", "grad_norm"):
+        assert not {"RLE_DICTIONARY", "PLAIN_DICTIONARY"} & set(encodings[name]), (name, encodings[name])
 
 
 def test_save_weights_adds_list_columns_of_the_right_shapes(tmp_path):

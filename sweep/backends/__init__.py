@@ -19,16 +19,29 @@ RESUME = "every part written so far is kept: run the same command again to resum
 
 @dataclass
 class Work:
-    """One chunk to train: the chunk (sweep.plan.Chunk), its runs (DataFrame rows in lane order),
-    its data set's arrays, the parameter columns' Arrow schema, and whether weights are kept."""
+    """One chunk to train: the chunk (sweep.plan.Chunk), its runs, its data set's arrays, the parameter
+    columns' Arrow schema, and whether weights are kept.
+
+    The runs are `table` (a DataFrame of the chunk's runs in lane order), or, with `rows`, the rows of
+    the sweep's whole runs table at those positions: taken only when the chunk is trained, so that the
+    runs of a million-run sweep are not held twice. Sent to another process, a Work carries its own runs."""
 
     chunk: object
-    runs: object
+    table: object
     X: object
     Y: object
     params_schema: object
     with_weights: tuple  # the weight columns (sweep.collect.weight_columns); () for none
     record: tuple = None  # the statistics columns stored (the grid's `record`); None for all
+    rows: object = None  # positions of the chunk's runs in `table`, in lane order; None: `table` is them
+
+    @property
+    def runs(self):
+        """The chunk's runs, in lane order (a DataFrame)."""
+        return self.table if self.rows is None else self.table.iloc[self.rows]
+
+    def __getstate__(self):
+        return dict(self.__dict__, table=self.runs, rows=None)
 
 
 def module(name):
