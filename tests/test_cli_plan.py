@@ -50,6 +50,39 @@ def test_plan_with_estimate(workdir, capsys):
     assert "network-epochs/s per worker on xor, hidden 4, float64 (6 lanes x 50 epochs" in out
 
 
+def test_plan_estimates_the_gpu_where_there_is_one(workdir, capsys, monkeypatch):
+    """With a GPU, `sweep plan` times a launch of the GPU kernel as wide as a real one (here all 6 runs of
+    the shape, in numba's CUDA simulator standing in for the GPU) and prints its estimate beside the CPU's;
+    a failing launch is a note, never an error; without a GPU there is no such line."""
+    from kernels.cuda import cuda_available
+
+    import sweep.plan
+
+    if not cuda_available()[0]:
+        pytest.skip(f"no CUDA, not even the simulator: {cuda_available()[1]}")
+    Path("g.toml").write_text(SMALL.replace("epochs = 50", "epochs = 3"))
+    assert main(["plan", "g.toml"]) == 0
+    assert "on the GPU:" not in capsys.readouterr().out  # the simulator is no GPU
+    monkeypatch.setattr(sweep.plan, "gpu_present", lambda: True)
+    assert main(["plan", "g.toml"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    gpu = lines.index(next(line for line in lines if line.startswith("on the GPU:")))
+    assert lines[gpu].startswith("on the GPU:     about ") and "with --backend cuda (" in lines[gpu]
+    assert "network-epochs/s in one launch on xor, hidden 4, float64 (6 lanes x 3 epochs" in lines[gpu + 1]
+
+    def broken(*args, device="cpu", **kwargs):
+        if device == "cuda":
+            raise RuntimeError("out of memory")
+        return calibrate(*args, **kwargs)
+
+    calibrate = sweep.plan.calibrate
+    monkeypatch.setattr(sweep.plan, "calibrate", broken)
+    assert main(["plan", "g.toml"]) == 0
+    out = capsys.readouterr().out
+    assert "on the GPU:     unavailable (the timed GPU launch failed: RuntimeError: out of memory)" in out
+    assert "estimate:       about " in out
+
+
 def test_plan_of_the_example_grid(capsys):
     assert main(["plan", str(ROOT / "grid.toml"), "--no-estimate", "--rows", "0"]) == 0
     out, _ = capsys.readouterr()
