@@ -686,5 +686,7 @@ def test_id_order_sorts_ids_as_bytes_hex_or_not():
     assert id_keys(hexes) is not None
     raw = np.frombuffer(rng.bytes(16 * 5000), dtype="S16")
     assert id_keys(raw) is None
+    for letter in b"ghijklmnoG/:`{ \xff":  # next to the digits and letters, or spelling 16..24 by the nibble rule
+        assert id_keys(np.array([b"0123456789abcdef", bytes([letter]) * 16], dtype="S16")) is None, letter
     for ids in (hexes, raw, hexes[:1], hexes[:0]):
         assert ids[id_order(ids)].tolist() == sorted(ids.tolist())

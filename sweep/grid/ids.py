@@ -212,7 +212,8 @@ def _hex_words(words):
     low, ones = u(0x0F0F0F0F0F0F0F0F), u(0x0101010101010101)
     nibbles = (words & low) + u(9) * ((words >> u(6)) & ones)  # '0'-'9' -> 0-9, 'a'-'f' -> 10-15
     letters = ((nibbles + u(0x0606060606060606)) >> u(4)) & ones  # 1 in the bytes of digits above 9
-    if not np.array_equal(nibbles + u(0x3030303030303030) + u(0x27) * letters, words):
+    if np.any(nibbles & u(0xF0F0F0F0F0F0F0F0)) or not np.array_equal(
+            nibbles + u(0x3030303030303030) + u(0x27) * letters, words):  # 'g'-'o' would pass the second alone
         return None
     m16, m32 = u(0x000F000F000F000F), u(0x000000FF000000FF)
     pairs = (nibbles & m16) << u(4) | (nibbles >> u(8)) & m16  # 16-bit lane k: digits 2k, 2k+1
