@@ -9,6 +9,8 @@ MSE, lr 0.5, --epochs (default 2000); the sweep is a grid of --runs seeds
   (planning, training, writing the parts; warm Numba cache);
 * run_wall: the whole command, interpreter start and imports included;
 * startup: wall time of `python -m sweep run` on a 4-run grid (warm cache);
+* host: runs per second of the work outside the kernel (weights, rows, a part's write) on one thread,
+  on a GPU launch's worth of the grid's runs (what a GPU sweep's host must keep up with);
 * peak_rss_mb: peak memory of `python -m sweep run` on a --memory-runs grid
   (default 200,000 runs, 100 epochs: memory does not grow with epochs);
 * with --record COL,COL: the grid stores only those statistics (the `record`
@@ -121,6 +123,18 @@ def sweep_run(grid_text, workdir, name):
     return wall, float(m.group(1)) if m else float("nan"), rss
 
 
+def host_rate(grid_path, repeats, lanes=1 << 18):
+    """Runs per second of the work outside the kernel (initial weights, rows, a part's write) on one
+    thread, timed as `sweep plan` times it (`sweep.plan._host_seconds_per_run`), on a launch of the GPU
+    backend (`sweep.backends.cuda.BATCH_LANES` runs): what a GPU sweep's host must keep up with."""
+    from sweep.plan import _host_seconds_per_run
+    from sweep.runner import prepare
+
+    prepared = prepare(grid_path, tempfile.gettempdir())
+    rows = np.concatenate([c.rows for c in prepared.chunks])[:lanes]
+    return statistics.median(1 / _host_seconds_per_run(prepared.grid, prepared.runs, rows) for _ in range(repeats))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=20_000)
@@ -152,6 +166,7 @@ def main():
                 loads.append(seconds)
                 load_peaks.append(rss)
         run_wall, run_train = statistics.median(walls), statistics.median(trains)
+        host = host_rate(Path(tmp) / "e2e0.toml", args.repeats)
         kernel_after = kernel_rate(args.epochs, args.repeats)
         kernel = statistics.median([kernel, kernel_after])
         _, _, peak = sweep_run(GRID.format(name="memory", epochs=100, runs=args.memory_runs, record=""), tmp,
@@ -171,11 +186,13 @@ def main():
     for label, rate, ratio in rows:
         print(f"{label:28s} {rate:17.4g} {ratio:9.1%}")
     print(f"start-up of `sweep run` on a 4-run grid (warm cache): {startup:.2f} s")
+    print(f"work outside the kernel: {1e6 / host:.2f} us a run, {host:.3g} runs/s on one thread (a GPU launch "
+          f"of {min(args.runs, 1 << 18):,} runs; a GPU sweep needs >= 1e6 runs/s of its host)")
     print(f"peak memory of `sweep run` on {args.memory_runs:,} runs: {peak:.0f} MB")
     bar = run_train / kernel >= 0.85
     print(f"bar: train phase >= 85% of the kernel: {'PASS' if bar else 'FAIL'} ({run_train / kernel:.1%})")
     out = {"kernel": kernel, "run_train": run_train, "run_wall": run_wall, "train_vs_kernel": run_train / kernel,
-           "wall_vs_kernel": run_wall / kernel, "startup_s": startup, "peak_rss_mb": peak, "runs": args.runs,
+           "wall_vs_kernel": run_wall / kernel, "startup_s": startup, "host_runs_per_s": host, "peak_rss_mb": peak, "runs": args.runs,
            "epochs": args.epochs}
     if args.record is not None:
         out.update(run_rss_mb=max(peaks), load_s=statistics.median(loads), load_rss_mb=max(load_peaks))

@@ -318,25 +318,36 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
 
 def _host_seconds_per_run(grid, runs, rows):
     """Seconds a run costs outside the kernel: its initial weights, its row and its share of a part's
-    write, timed on the runs at `rows` trained for one epoch through the path `sweep run` takes."""
+    write, timed on the runs at `rows` trained for one epoch through the path `sweep run` takes, less
+    the kernel call of that epoch (whose cost per run the kernel's calibration counts already)."""
     import io
 
     import pyarrow.parquet as pq
 
+    from kernels import train
+    from kernels.init import initial_lanes
     from sweep.collect import dictionary_columns, weight_columns
-    from sweep.execute import train_chunk
+    from sweep.execute import lane_hyperparameters, model_arguments, train_chunk
     from sweep.runner import params_schema
 
-    sample = runs.iloc[rows]
-    one = sample.assign(epochs=1, checkpoints=0)
-    X, Y = grid.datasets[str(sample["dataset"].iloc[0])].X, grid.datasets[str(sample["dataset"].iloc[0])].Y
+    one = runs.iloc[rows].assign(epochs=1, checkpoints=0)
+    data = grid.datasets[str(one["dataset"].iloc[0])]
+    X, Y = data.X, data.Y
     schema = params_schema(one)
     train_chunk(one.iloc[:2], X, Y, params_schema=schema, record=grid.record)  # compiled or loaded already
     start = time.perf_counter()
     table = train_chunk(one, X, Y, params_schema=schema, with_weights=weight_columns(one), record=grid.record)
     pq.write_table(table, io.BytesIO(), compression="zstd", write_page_checksum=True,
                    use_dictionary=dictionary_columns(table.schema))
-    return (time.perf_counter() - start) / len(rows)
+    whole = time.perf_counter() - start
+    dtype = np.dtype(str(one["dtype"].iloc[0]))
+    nets = initial_lanes(one["init"].to_numpy(object), one["seed"].to_numpy(), one["init_scale"].to_numpy(float),
+                         one["bias_init"].to_numpy(float), X.shape[1], int(one["hidden"].iloc[0]), dtype)
+    start = time.perf_counter()
+    train(np.asarray(X, dtype), np.asarray(Y, dtype), *nets, 1, **lane_hyperparameters(one), **model_arguments(one),
+          checkpoints=np.array([0, 1]), threads=1)
+    kernel = time.perf_counter() - start
+    return max(0.0, whole - kernel) / len(rows)
 
 
 def gpu_present():
