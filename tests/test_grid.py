@@ -570,6 +570,22 @@ def test_resolved_is_plain_json_and_names_axes():
     assert resolved["datasets"]["m"]["targets"] == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("values, written", [
+    ("{ range = [5, 100005, 3] }", {"range": [5, 100007, 3]}),
+    ("{ range = [3000, 0, -1] }", {"range": [3000, 0, -1]}),
+    ("{ range = [0, 999] }", list(range(999))),  # short: listed
+    ("[" + ", ".join(str(v) for v in [*range(1500), 7000]) + "]", [*range(1500), 7000]),  # not equal steps
+])
+def test_the_manifest_writes_a_long_integer_axis_as_its_range(values, written):
+    """A million seeds are a few bytes of the manifest, not megabytes its every reader parses; the range
+    makes exactly the axis's values."""
+    grid = loads_grid(f'name = "r"\n[grid]\nseed = {values}\n')
+    resolved = json.loads(json.dumps(grid.resolved))
+    assert resolved["seed"] == {"axis": written}
+    made = list(range(*written["range"])) if isinstance(written, dict) else written
+    assert made == grid.axes[0].column("seed")
+
+
 def test_large_grid_expands_quickly_enough():
     import time
     start = time.perf_counter()

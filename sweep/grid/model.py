@@ -6,6 +6,8 @@ checkpoint list is a tuple, so that every value is hashable.
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sweep import datasets as ds_mod
 from sweep.params import PARAM
 
@@ -123,8 +125,19 @@ def _jsonable(v):
 
 
 def _json_column(values):
-    """An axis column as JSON data (explicit checkpoint lists are tuples there)."""
-    return [_jsonable(v) for v in values] if tuple in set(map(type, values)) else list(values)
+    """An axis column as JSON data (explicit checkpoint lists are tuples there). A long column of integers
+    in equal steps is written as the range that makes it, {"range": [start, stop, step]}: a manifest holds
+    a million seeds in a few bytes, not megabytes that every reader of the manifest parses."""
+    kinds = set(map(type, values))
+    if len(values) >= RANGE_FROM and kinds == {int} and -2**62 < min(values) and max(values) < 2**62:
+        ints = np.array(values, dtype=np.int64)
+        step = int(ints[1] - ints[0])
+        if step and np.all(np.diff(ints) == step):
+            return {"range": [int(ints[0]), int(ints[-1]) + step, step]}
+    return [_jsonable(v) for v in values] if tuple in kinds else list(values)
+
+
+RANGE_FROM = 1000  # shorter axes are listed
 
 
 def _block_json(block, main):
