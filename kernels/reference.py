@@ -36,14 +36,64 @@ Backpropagation:
     dA1 = s2 * (dZ2 @ W2.T)      dZ1 = dA1 * f'(a1)
     dW1 = s1 * (X.T @ dZ1)       db1 = sum over samples of dZ1
 
-Updates: full-batch gradient descent, W -= lr * dW, or with heavy-ball
-momentum v = momentum * v + dW, W -= lr * v (momentum 0 is exactly plain
-GD); (W1, b1) move with lr_hidden, (W2, b2) with lr_output (both lr unless
-given).
+Updates: the forms of PyTorch's torch.optim (SGD with dampening 0, Adam,
+AdamW, RMSprop not centered and without momentum), applied to each parameter
+p with its layer's rate lr (lr_hidden for W1 and b1, lr_output for W2 and b2;
+both lr unless given) and the gradient g above (reduction included) of the
+update's samples. With weight decay wd != 0 a decaying parameter (W1 and W2;
+b1 and b2 only with decay_biases) has g' = g + wd p, every other g' = g.
+Buffers v, m, s start at 0; t = 1, 2, ... counts the run's updates.
 
-"State e" is the network after e updates. Every state 0..epochs is evaluated
-(forward pass, loss, criterion); the gradient of the last evaluated state is
-computed but not applied and gives `grad_norm`. Statistics:
+* gd (heavy ball): mu = momentum != 0: v = mu v + g', p -= lr v; mu = 0:
+  p -= lr g'. With wd = 0 this is the notebooks' arithmetic to the bit;
+* nesterov: mu != 0: v = mu v + g', p -= lr (g' + mu v); mu = 0: as gd;
+* adam: m = beta1 m + (1 - beta1) g', s = beta2 s + (1 - beta2) g'^2,
+  p -= lr / (1 - beta1^t) * m / (sqrt(s) / sqrt(1 - beta2^t) + eps);
+* adamw: a decaying parameter first shrinks, p *= 1 - lr wd; then adam's
+  step with g (no wd term in the gradient);
+* rmsprop (alpha = beta2): s = beta2 s + (1 - beta2) g'^2,
+  p -= lr g' / (sqrt(s) + eps).
+
+Each operation below is one IEEE operation rounded to the working precision
+(the hyperparameters, eps = opt_eps among them, are rounded to it first), in
+this order, which the kernels copy. beta1^t and beta2^t are running products,
+beta1_t = beta1_t * beta1 and beta2_t = beta2_t * beta2 (from 1, once per
+update, before the parameters move), not pow, whose rounding differs between
+libraries:
+
+    g' = g + (wd * p)
+    gd:       v = (mu * v) + g';  p = p - (lr * v)       (mu = 0: p = p - (lr * g'))
+    nesterov: v = (mu * v) + g';  p = p - (lr * (g' + (mu * v)))
+    adam:     m = (beta1 * m) + ((1 - beta1) * g')
+              s = (beta2 * s) + (((1 - beta2) * g') * g')
+              p = p - (((lr / (1 - beta1_t)) * m) / ((sqrt(s) / sqrt(1 - beta2_t)) + eps))
+    adamw:    p = p * (1 - (lr * wd)), then adam with g' = g
+    rmsprop:  s = (beta2 * s) + (((1 - beta2) * g') * g')
+              p = p - ((lr * g') / (sqrt(s) + eps))
+
+Minibatches: batch_size 0 makes one update per epoch from the whole data
+set; k >= 1 cuts the samples, in dataset order or (shuffle) in the epoch's
+`shuffled_order`, into consecutive batches of k (the last smaller when k does
+not divide N) and makes one update per batch: forward on the batch, its
+gradient (reduction "mean" divides by the batch's size), the step. An epoch
+is one pass over the data.
+
+Shuffle rule: the order of epoch e (the pass from state e to e + 1) of a run
+with seed s over N samples is a Fisher-Yates shuffle driven by splitmix64,
+all in unsigned 64-bit integers (mod 2^64; seeds and epochs are below 2^32):
+
+    x = (s << 32) | e
+    next():  x = x + 0x9E3779B97F4A7C15
+             z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+             z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+             return z ^ (z >> 31)
+    order = [0, 1, ..., N - 1]
+    for i = N - 1 down to 1:  j = next() % (i + 1);  swap order[i], order[j]
+
+"State e" is the network after e epochs (e updates with full batches). Every
+state 0..epochs is evaluated on the whole data set (forward pass, loss,
+criterion); the full-data gradient of the last evaluated state is computed
+but not applied and gives `grad_norm`. Statistics:
 
 * epoch_converged: first state at which the criterion holds, else -1;
   criterion "margin": every output strictly within `margin` of its target;
@@ -51,7 +101,7 @@ computed but not applied and gives `grad_norm`. Statistics:
 * with early_stop the run ends at that state; a state whose loss is not
   finite ends the run as diverged (non-finite weights or gradients reach the
   loss one state later at the latest);
-* epochs_run: updates applied (epochs, or fewer when stopped);
+* epochs_run: epochs run (epochs, or fewer when stopped);
 * accuracy: share of samples with (a2 > 0.5) == (y > 0.5); NaN unless every
   target is exactly 0 or 1;
 * sat_hidden_*: share of hidden pre-activations z1 (all samples and units)
@@ -61,9 +111,9 @@ computed but not applied and gives `grad_norm`. Statistics:
   output, 0 for an identity output;
 * dead_hidden_*: ReLU only (NaN otherwise): share of hidden units h with
   z1[n, h] <= 0 on every sample n;
-* grad_norm: Euclidean norm of the gradient as applied (scaling and
-  reduction included; biases only when there are biases), before lr and
-  momentum;
+* grad_norm: Euclidean norm of the full-data gradient (scaling and
+  reduction included; biases only when there are biases), before weight
+  decay, lr and the optimizer;
 * *_start: at state 0; final_* / outputs / accuracy / *_end / grad_norm: at
   the last state;
 * checkpoint_loss: loss at the given states, NaN for states not reached;
@@ -77,6 +127,12 @@ from kernels.vocab import (ACTIVATIONS, LOSSES, OUTPUTS, RATIO_CAP, REDUCTIONS, 
                            TAIL_STATES)
 
 OUTPUT_SATURATION_Z = SATURATION_Z[SIGMOID]
+
+# The optimizers (the module docstring gives their updates). They move to kernels.vocab, where a name's
+# index is its code, when the kernels take them.
+OPTIMIZERS = ("gd", "nesterov", "adam", "adamw", "rmsprop")
+
+MASK64 = 2**64 - 1
 
 
 # --- activations -------------------------------------------------------------
@@ -291,21 +347,96 @@ def check_family(activation, output, scaling, reduction, loss):
     check_loss_and_output(loss, output)
 
 
+# --- optimizers and update order -------------------------------------------------
+
+class Optimizer:
+    """One run's optimizer: its hyperparameters (working precision) and buffers; `step` updates the
+    parameters in place, in the order of operations of the module docstring."""
+
+    def __init__(self, name, params, rates, decays, dtype, momentum=0.0, beta1=0.9, beta2=0.999,
+                 opt_eps=1e-8, weight_decay=0.0):
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
+        self.name, self.params, self.rates, self.decays = name, params, rates, decays
+        self.momentum, self.beta1, self.beta2 = dtype.type(momentum), dtype.type(beta1), dtype.type(beta2)
+        self.eps, self.weight_decay = dtype.type(opt_eps), dtype.type(weight_decay)
+        self.v = [np.zeros_like(p) for p in params]  # velocity (gd, nesterov) or first moment m (adam)
+        self.s = [np.zeros_like(p) for p in params]  # second moment (adam, adamw, rmsprop)
+        self.beta1_t = self.beta2_t = dtype.type(1)  # beta1^t and beta2^t
+
+    def step(self, grads):
+        """One update of every parameter from its gradient (None entries, absent biases, are skipped)."""
+        grads = [g for g in grads if g is not None]
+        mu, beta1, beta2, eps, wd = self.momentum, self.beta1, self.beta2, self.eps, self.weight_decay
+        if self.name in ("adam", "adamw"):
+            self.beta1_t = self.beta1_t * beta1
+            self.beta2_t = self.beta2_t * beta2
+        for p, g, v, s, rate, decays in zip(self.params, grads, self.v, self.s, self.rates, self.decays):
+            if wd and decays:
+                if self.name == "adamw":
+                    p *= 1 - rate * wd
+                else:
+                    g = g + wd * p
+            if self.name in ("gd", "nesterov"):
+                if mu:
+                    v *= mu
+                    v += g
+                    if self.name == "nesterov":
+                        p -= rate * (g + mu * v)
+                    else:
+                        p -= rate * v
+                else:
+                    p -= rate * g
+            elif self.name in ("adam", "adamw"):
+                v[...] = beta1 * v + (1 - beta1) * g
+                s[...] = beta2 * s + (1 - beta2) * g * g
+                p -= rate / (1 - self.beta1_t) * v / (np.sqrt(s) / np.sqrt(1 - self.beta2_t) + eps)
+            else:  # rmsprop
+                s[...] = beta2 * s + (1 - beta2) * g * g
+                p -= rate * g / (np.sqrt(s) + eps)
+
+
+def splitmix64(x):
+    """One step of splitmix64 from state x: (next state, output), Python ints mod 2^64."""
+    x = (x + 0x9E3779B97F4A7C15) & MASK64
+    z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x, z ^ (z >> 31)
+
+
+def shuffled_order(seed, epoch, n):
+    """The sample order of epoch `epoch` of a run with seed `seed` over n samples (the shuffle rule of
+    the module docstring): a permutation of 0..n-1 that depends on nothing else."""
+    x = ((seed << 32) | epoch) & MASK64
+    order = list(range(n))
+    for i in range(n - 1, 0, -1):
+        x, out = splitmix64(x)
+        j = out % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return np.array(order, dtype=np.int64)
+
+
 # --- training ------------------------------------------------------------------
 
 def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_eps=1e-8,
                     momentum=0.0, criterion="margin", margin=0.4, tol=0.01,
                     early_stop=False, checkpoints=(), activation="sigmoid", output="sigmoid",
                     lr_hidden=None, lr_output=None, bias=True, scaling="standard",
-                    reduction="sum"):
+                    reduction="sum", optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8,
+                    weight_decay=0.0, decay_biases=False, batch_size=0, shuffle=False, shuffle_seed=0):
     """Train one D-H-1 network; returns a dict of statistics and final weights.
 
     Shapes: X (N, D), Y (N,), W1 (D, H), b1 (H,), W2 (H,), b2 scalar; with
     bias=False, b1 and b2 are ignored (None is fine) and come back as None.
     The arrays are copied, never changed. The dtype of W1 is the working
-    precision.
+    precision. optimizer, beta1, beta2 (RMSprop's alpha), opt_eps,
+    weight_decay, decay_biases, batch_size and shuffle (with shuffle_seed,
+    the run's seed) as in the module docstring; the hyperparameters an
+    optimizer does not use are ignored.
     """
     check_family(activation, output, scaling, reduction, loss)
+    if batch_size < 0:
+        raise ValueError(f"batch_size must be 0 (full batch) or a positive size, not {batch_size}")
     lr_hidden, lr_output = layer_rates(lr, lr_hidden, lr_output)
     family = dict(activation=activation, output=output, scaling=scaling)
     dtype = np.asarray(W1).dtype
@@ -322,10 +453,12 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
         params = (W1, W2)
     lr_hidden, lr_output = dtype.type(lr_hidden), dtype.type(lr_output)
     rates = (lr_hidden, lr_hidden, lr_output, lr_output) if bias else (lr_hidden, lr_output)
+    decays = (True, decay_biases, True, decay_biases) if bias else (True, True)
+    opt = Optimizer(optimizer, params, rates, decays, dtype, momentum=momentum, beta1=beta1, beta2=beta2,
+                    opt_eps=opt_eps, weight_decay=weight_decay)
     bce_eps = dtype.type(bce_eps)
-    momentum = dtype.type(momentum)
     checkpoints = [int(c) for c in checkpoints]
-    vel = [np.zeros_like(p) for p in params]
+    n = X.shape[0]
 
     checkpoint_loss = np.full(len(checkpoints), np.nan)
     losses = []
@@ -354,14 +487,15 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
             break
         if e == epochs or (early_stop and holds):
             break
-        applied = [g for g in grads if g is not None]
-        for p, g, v, rate in zip(params, applied, vel, rates):
-            if momentum:
-                v *= momentum
-                v += g
-                p -= rate * v
-            else:
-                p -= rate * g
+        if batch_size == 0:
+            opt.step(grads)  # the full batch: the gradient of state e, from its forward pass above
+        else:
+            order = shuffled_order(shuffle_seed, e, n) if shuffle else np.arange(n)
+            for start in range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                Xb, yb = X[rows], y[rows]
+                _, a1b, _, a2b = forward(Xb, W1, b1, W2, b2, **family)
+                opt.step(gradients(Xb, yb, a1b, a2b, W2, loss, bce_eps, **family, reduction=reduction, bias=bias))
 
     return {
         "epoch_converged": epoch_converged,
