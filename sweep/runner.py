@@ -8,6 +8,7 @@ to do, moving aside whatever fails verification or belongs to another grid
 chunk's part the moment its rows arrive.
 """
 import hashlib
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -359,21 +360,27 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         counts_converged = record is None or "converged" in record
         counts_epochs = record is None or "epochs_run" in record
         train_start = time.perf_counter()
+        dictionary = prepared.dictionary_columns
+
+        def write(chunk, table):
+            store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp, dictionary)
+            # Without epochs_run recorded, the network-epochs planned (more than trained if runs stopped).
+            trained = int(pc.sum(table.column("epochs_run")).as_py()) if counts_epochs else chunk.network_epochs
+            return trained, int(pc.sum(table.column("converged")).as_py() or 0) if counts_converged else 0
+
+        def written(chunk, counts):
+            nonlocal trained_runs, trained_net_epochs, converged
+            trained, chunk_converged = counts
+            converged += chunk_converged
+            trained_runs += chunk.n_runs
+            trained_net_epochs += trained
+            progress.update(chunk.n_runs, chunk.network_epochs, trained)
+
         try:
             if work:
                 execute = backends.module(backend).execute
-                dictionary = prepared.dictionary_columns
-                for chunk, table in execute(work, jobs=jobs, backend=backend, client=client, say=say, quiet=quiet):
-                    store.write_part(prepared.layout, chunk.chunk_id, table, prepared.grid_hash, writer.tmp,
-                                     dictionary)
-                    # Without epochs_run recorded, the network-epochs planned (more than trained if runs stopped).
-                    trained = int(pc.sum(table.column("epochs_run")).as_py()) if counts_epochs \
-                        else chunk.network_epochs
-                    if counts_converged:
-                        converged += int(pc.sum(table.column("converged")).as_py() or 0)
-                    trained_runs += chunk.n_runs
-                    trained_net_epochs += trained
-                    progress.update(chunk.n_runs, chunk.network_epochs, trained)
+                _write_as_they_come(execute(work, jobs=jobs, backend=backend, client=client, say=say, quiet=quiet),
+                                    write, written)
         finally:
             progress.close()
         train_seconds = time.perf_counter() - train_start
@@ -385,6 +392,36 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
                    converged=converged if counts_converged else None,
                    seconds=train_seconds if work else time.perf_counter() - start,
                    net_epochs=trained_net_epochs, outdir=prepared.outdir, label=label)
+
+
+WRITERS = min(4, os.cpu_count() or 1)  # parts written at once: Parquet's compression and checksums release the GIL
+
+
+def _write_as_they_come(results, write, written, writers=WRITERS):
+    """write(chunk, table) each (chunk, table) of `results` as it comes, in `writers` threads, with at most
+    2 x writers tables waiting; written(chunk, what write returned) in this thread once the part is on
+    disk. A write's error is raised here. Stopped by an error or an interrupt, the writes under way are
+    finished (a part is whole or absent) and those not begun are dropped."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pending = {}
+    pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="sweep-writer")
+
+    def settle(futures):
+        for future in futures:
+            chunk = pending.pop(future)
+            written(chunk, future.result())
+
+    try:
+        for chunk, table in results:
+            pending[pool.submit(write, chunk, table)] = chunk
+            del table
+            settle([f for f in list(pending) if f.done()])
+            if len(pending) >= 2 * writers:
+                settle(wait(pending, return_when=FIRST_COMPLETED)[0])
+        settle(list(pending))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _warm_up(kinds, say=None, patience=1.5):

@@ -471,3 +471,52 @@ def test_record_stores_only_the_chosen_statistics_and_a_changed_choice_is_refuse
     assert main(["run", str(grid), "--out", str(out), "--set", 'record=["trainability"]', "--quiet",
                  "--overwrite"]) == 0
     assert [c for c in load(out / "t").columns if c not in sweep.params.PARAM] == ["run_id", "trainability"]
+
+
+def test_parts_are_written_in_threads_and_counted_once_on_disk():
+    """`_write_as_they_come`: every result written once and counted once it is; at most 2 x writers
+    tables wait; a write's error comes out in the caller; an interrupt lets the writes under way finish."""
+    import threading
+
+    from sweep.runner import _write_as_they_come
+
+    lock, active, most, on_disk = threading.Lock(), [0], [0], []
+
+    def write(chunk, table):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.01)
+        if chunk == "bad":
+            raise OSError("disk full")
+        with lock:
+            active[0] -= 1
+            on_disk.append(chunk)
+        return table
+
+    counted = []
+    made = []
+
+    def results(names):
+        for name in names:
+            made.append(name)
+            yield name, len(made)
+
+    _write_as_they_come(results([f"c{i}" for i in range(20)]), write, lambda c, r: counted.append((c, r)), writers=3)
+    assert sorted(on_disk) == sorted(f"c{i}" for i in range(20)) and 1 < most[0] <= 3
+    assert sorted(counted) == sorted((f"c{i}", i + 1) for i in range(20))  # each once, with what write returned
+
+    on_disk.clear()
+    with pytest.raises(OSError, match="disk full"):
+        _write_as_they_come(results(["a", "bad"] + [f"d{i}" for i in range(50)]), write, lambda c, r: None,
+                            writers=2)
+    assert len(on_disk) < 10  # stopped soon after, not every remaining part written
+
+    def interrupted():
+        yield from [("x", 1), ("y", 2)]
+        raise KeyboardInterrupt
+
+    on_disk.clear()
+    with pytest.raises(KeyboardInterrupt):
+        _write_as_they_come(interrupted(), write, lambda c, r: None, writers=2)
+    assert sorted(on_disk) == ["x", "y"]  # the writes under way were finished
