@@ -79,12 +79,17 @@ def _registered(out):
     return lambda: writers.is_dir() and any(p.stat().st_size for p in writers.iterdir())
 
 
+# The first sweep must still be writing when the second starts: 64 runs of 100,000 epochs in chunks of 8 on
+# one thread take several seconds (20,000 epochs once finished first on a loaded CI machine).
+EPOCHS_LONG = 100_000
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("second", ["other grid", "overwrite", "same grid"])
 def test_a_second_sweep_into_a_directory_being_written_is_refused(tmp_path, capsys, second):
     """Two grids of one name started together, --overwrite during a run, or the same grid twice: the
     second is refused in one line naming the first, and the directory holds only the first's rows."""
-    grid = write_grid(tmp_path, epochs=20_000, chunk=8, seeds=8)
+    grid = write_grid(tmp_path, epochs=EPOCHS_LONG, chunk=8, seeds=8)
     other = write_grid(tmp_path, epochs=100, seeds=3, name="other.toml")
     out = tmp_path / "t"
     proc = _start(grid, tmp_path)
@@ -97,7 +102,7 @@ def test_a_second_sweep_into_a_directory_being_written_is_refused(tmp_path, caps
     assert proc.returncode == 0, first_err
     assert main(["status", str(out), "--verify"]) == 0
     df = load(out)
-    assert len(df) == 64 and df["run_id"].is_unique and df["epochs"].eq(20_000).all()
+    assert len(df) == 64 and df["run_id"].is_unique and df["epochs"].eq(EPOCHS_LONG).all()
 
 
 def _children(pid):
