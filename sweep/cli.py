@@ -12,6 +12,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 import warnings
 
 from sweep import __version__
@@ -50,9 +51,11 @@ def cmd_plan(args):
     from sweep.plan import calibrate, gpu_present, plan_chunks, report
 
     overrides = from_sets(args.sets)
+    start = time.perf_counter()
     grid = load_grid(args.grid, overrides) if overrides else load_grid(args.grid)
     runs, order = expand_ordered(grid)
     chunks = plan_chunks(runs, grid.chunk_size, grid.datasets, order)
+    planning = time.perf_counter() - start  # `sweep run` plans the runs too, before it trains
     estimate, note = None, None
     if args.no_estimate:
         note = "skipped (--no-estimate)"
@@ -71,7 +74,8 @@ def cmd_plan(args):
             gpu = calibrate(grid, runs, chunks, device="cuda")
         except Exception as exc:
             gpu_note = f"unavailable (the timed GPU launch failed: {type(exc).__name__}: {exc})"
-    text = report(grid, runs, chunks, estimate, note, n_rows=args.rows, gpu_estimate=gpu, gpu_note=gpu_note)
+    text = report(grid, runs, chunks, estimate, note, n_rows=args.rows, gpu_estimate=gpu, gpu_note=gpu_note,
+                  planning=planning)
     if args.tasks:
         from sweep.plan import chunk_cost, shard_report
 

@@ -420,9 +420,11 @@ def _calibration_lines(estimate, unit):
             f"{c.dtype} ({c.lanes:,} lanes x {c.epochs} epochs in {c.seconds:.2f} s)" for c in estimate.calibrations]
 
 
-def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5, gpu_estimate=None, gpu_note=None):
+def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5, gpu_estimate=None, gpu_note=None,
+           planning=None):
     """The text `sweep plan` prints; with `gpu_estimate` (an `Estimate` of device "cuda") or `gpu_note`
-    (why there is none), a line for --backend cuda too."""
+    (why there is none), a line for --backend cuda too; `planning`: the seconds this plan took to expand
+    and plan the runs, which `sweep run` spends too before it trains (said when 1 s or more)."""
     lines = [f"sweep plan: {grid.name}  ({grid.file})"]
     if grid.description:
         lines.append(f"  {grid.description}")
@@ -476,6 +478,9 @@ def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5, gpu_
         lines.extend(_calibration_lines(gpu_estimate, "in one launch"))
     elif gpu_note:
         lines.append(f"on the GPU:     {gpu_note}")
+    if planning is not None and planning >= 1 and (estimate is not None or gpu_estimate is not None):
+        lines.append(f"                plus about {format_duration(planning)} to plan the runs before training, "
+                     f"as this plan took")
     if n_rows > 0:
         order = [n for a in grid.axes for n in a.names]
         order += [n for n in runs.columns if n in varied and n not in order]

@@ -196,6 +196,12 @@ def test_short_runs_are_timed_many_at_once_and_the_work_outside_the_kernel_is_co
     assert 0 < estimate.host_seconds < estimate.seconds
     assert estimate.seconds == pytest.approx(sum(ch.network_epochs for ch in chunks) / c.rate + estimate.host_seconds)
     assert "of it outside the kernel (weights, rows, parts)" in report(grid, runs, chunks, estimate, n_rows=0)
+    # planning a grid takes seconds at millions of runs, and `sweep run` plans it too: said from 1 s
+    assert "plus about 2.0 s to plan the runs before training" in report(grid, runs, chunks, estimate, n_rows=0,
+                                                                          planning=2.0)
+    assert "to plan the runs" not in report(grid, runs, chunks, estimate, n_rows=0, planning=0.5)
+    assert "to plan the runs" not in report(grid, runs, chunks, None, "skipped (--no-estimate)", n_rows=0,
+                                            planning=2.0)
 
 
 def test_calibration_of_a_tiny_grid_uses_its_real_lane_count():
