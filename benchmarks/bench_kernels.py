@@ -3,7 +3,7 @@
     python benchmarks/bench_kernels.py [--epochs 2000] [--networks 4096]
         [--repeats 3] [--loop-networks 16] [--threads N] [--no-startup]
         [--shapes xor,gaussian,teacher|none] [--shapes-only] [--shape-scale F]
-        [--tile N] [--tile-sweep]
+        [--tile N] [--tile-sweep] [--no-jax]
 
 The workload: 2-4-1 sigmoid networks on XOR (4 samples), initial weights
 standard normal x 1 (`np.random.default_rng(0)`, drawn once in the kernels'
@@ -18,11 +18,28 @@ networks:
   batched_threads  the same cut into `--threads` slices of lanes trained in
               threads (NumPy releases the GIL inside ufuncs): shown beside it;
   kernel_f64  kernels.train, float64, `--threads` threads (default: all cores);
-  kernel_f32  the same in float32.
+  kernel_f32  the same in float32;
+  jax_f64     the JAX peer (benchmarks.peers.train_jax: jax.jit(jax.vmap(train))
+              with lax.scan over the epochs, no statistics), float64, on the
+              threads XLA's CPU backend chooses (XLA_FLAGS as set in the
+              environment); the peer that decides (issue 15);
+  jax_f32     the same in float32.
 
 Each method is warmed up once on a small case (compilation), then timed
 `--repeats` times, the methods taking turns; the median is reported, in
-network-epochs per second. The final losses of the methods are compared on
+network-epochs per second. JAX compiles per shape and epoch count, so its
+warm-up is an ahead-of-time compilation of the timed workload itself
+(benchmarks.peers.compile_jax; its seconds are reported) followed by one
+untimed call of the compiled program; every timed JAX call runs that same
+compiled program: warm calls only. Without jax installed
+(the `bench` extra) or with --no-jax, the JAX rows are skipped with one line.
+Each method's CPU time over wall time is reported (how many threads were
+busy), and its cycles per network-epoch per core: the nominal clock (the
+first "cpu MHz" of /proc/cpuinfo, else lscpu's "CPU MHz") times the threads
+used, over the rate; the threads used are `--threads` for the kernels and
+batched_threads, 1 for loop and batched, and for JAX the size of XLA's CPU
+thread pool (`xla_threads`: the CPUs of the process unless XLA_FLAGS says
+otherwise; how busy XLA kept them is its CPU/wall). The final losses of the methods are compared on
 the networks they share, to show they trained the same thing. Then (unless
 --no-startup) the start-up time of a fresh process calling the kernels is
 measured with the Numba cache cleared and again with it filled
@@ -73,10 +90,14 @@ medians of `--repeats`, the default tile marked; the final weights must be
 bitwise the same at every tile.
 
 Output: a table, the bar checks (float64 kernels >= 500x loop and >= 15x
-batched), the shapes' table (and the tile sweep's), and as the last line one
-JSON object with keys loop, batched, kernel_f64, kernel_f32 (network-epochs
-per second) followed by ratios, the checks, the parameters and the start-up
-times, and under "shapes" (and "tile_sweep") the shapes' figures. With
+batched; with JAX, issue 15's: kernel_f64 >= 3x jax_f64 and kernel_f32 >= 5x
+jax_f32, printed PASS/FAIL, never asserted), the shapes' table (and the tile
+sweep's), and as the last line one JSON object with keys loop, batched,
+kernel_f64, kernel_f32 (network-epochs per second) followed by ratios, the
+checks, the parameters, the start-up times, jax_f64, jax_f32 and their ratios
+and checks (when JAX ran), cpu_per_wall, threads_used,
+cycles_per_network_epoch_per_core and cpu_mhz, and under "shapes" (and
+"tile_sweep") the shapes' figures. With
 --shapes-only the XOR comparison above is skipped, and so are its keys.
 """
 import argparse
@@ -107,6 +128,53 @@ D, H = 2, 4
 LR = 0.5
 BAR_LOOP = 500.0
 BAR_BATCHED = 15.0
+BAR_JAX_F64 = 3.0      # issue 15: float64 kernels against JAX float64
+BAR_JAX_F32 = 5.0      # issue 15: float32 kernels against JAX float32
+
+
+def nominal_clock():
+    """(MHz, where it was read): the first "cpu MHz" of /proc/cpuinfo, else lscpu's "CPU MHz" / "CPU max MHz";
+    (None, reason) when neither has one. Nominal: under a hypervisor it is the host's reported clock, not
+    the clock the core runs at under load (boost)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("cpu mhz"):
+                return float(line.split(":", 1)[1]), "/proc/cpuinfo cpu MHz"
+    except (OSError, ValueError):
+        pass
+    try:
+        import subprocess
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for key in ("CPU MHz", "CPU max MHz"):
+            for line in text.splitlines():
+                if line.startswith(key + ":"):
+                    return float(line.split(":", 1)[1]), f"lscpu {key}"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    return None, "no clock found"
+
+
+def xla_threads():
+    """The threads of XLA's CPU thread pool: 1 with --xla_cpu_multi_thread_eigen=false in XLA_FLAGS, N with
+    intra_op_parallelism_threads=N, else the CPUs this process may run on (the pool's default size)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "--xla_cpu_multi_thread_eigen=false" in flags:
+        return 1
+    for flag in flags.split():
+        if flag.startswith("intra_op_parallelism_threads="):
+            return int(flag.split("=", 1)[1])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def jax_available(args):
+    """(True, version text) when the JAX peer can run, else (False, why not)."""
+    from benchmarks.peers import jax_version
+    if getattr(args, "no_jax", False):
+        return False, "--no-jax"
+    version = jax_version()
+    if version is None:
+        return False, "jax is not installed (pip install -e .[bench])"
+    return True, f"jax {version[0]}, jaxlib {version[1]}"
 
 
 def initial_networks(n, seed=0, scale=1.0):
@@ -127,17 +195,21 @@ def final_mse(W1, b1, W2, b2):
 
 # Each runner takes the initial networks (kernel layout, float64), trains
 # copies of them (copying outside the timed region) and returns
-# (seconds, network-epochs, final parameters in kernel layout).
+# (seconds, network-epochs, final parameters in kernel layout); the CPU time
+# of the timed region (all threads) is left in CPU_SECONDS.
+
+CPU_SECONDS = []
 
 def run_loop(nets, epochs, n_loop):
     W1, b1, W2, b2 = nets
     copies = [(W1[:, :, i].copy(), b1[:, i].reshape(1, H).copy(),
                W2[:, i].reshape(H, 1).copy(), b2[i:i + 1].reshape(1, 1).copy())
               for i in range(n_loop)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for w1, c1, w2, c2 in copies:
         train_loop(X, Y, w1, c1, w2, c2, LR, epochs)
     seconds = time.perf_counter() - t0
+    CPU_SECONDS.append(time.process_time() - c0)
     final = (np.stack([c[0] for c in copies], axis=-1), np.stack([c[1][0] for c in copies], axis=-1),
              np.stack([c[2][:, 0] for c in copies], axis=-1), np.array([c[3][0, 0] for c in copies]))
     return seconds, n_loop * epochs, final
@@ -145,9 +217,10 @@ def run_loop(nets, epochs, n_loop):
 
 def run_batched(nets, epochs, threads=1):
     params = [p.copy() for p in nets]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train_batched(X, Y, *params, LR, epochs, threads=threads)
     seconds = time.perf_counter() - t0
+    CPU_SECONDS.append(time.process_time() - c0)
     return seconds, params[0].shape[-1] * epochs, params
 
 
@@ -155,10 +228,32 @@ def run_kernel(nets, epochs, dtype, threads, tile=None):
     from kernels import train
     params = [np.array(p, dtype=dtype, order="C", copy=True) for p in nets]  # trained in place
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train(Xd, Yd, *params, epochs, lr=LR, loss="mse", checkpoints=0, threads=threads, tile=tile)
     seconds = time.perf_counter() - t0
+    CPU_SECONDS.append(time.process_time() - c0)
     return seconds, params[0].shape[-1] * epochs, params
+
+
+def run_jax(nets, epochs, dtype):
+    """The JAX peer on copies of the networks converted to `dtype` outside the timed region; the program
+    must have been compiled before (compile_jax) for the timing to be a warm call's."""
+    from benchmarks.peers import train_jax
+    params = [np.array(p, dtype=dtype, copy=True) for p in nets]
+    Xd, Yd = X.astype(dtype), Y.astype(dtype)
+    t0, c0 = time.perf_counter(), time.process_time()
+    W1, b1, W2, b2, _ = train_jax(Xd, Yd, *params, epochs, LR, dtype)   # returns when the result is ready
+    seconds = time.perf_counter() - t0
+    CPU_SECONDS.append(time.process_time() - c0)
+    return seconds, params[0].shape[-1] * epochs, (W1, b1, W2, b2)
+
+
+def compile_jax_workload(n_networks, epochs, dtype):
+    """Seconds to compile the JAX peer for the XOR workload of n_networks x epochs (ahead of time)."""
+    from benchmarks.peers import compile_jax
+    t0 = time.perf_counter()
+    compile_jax(X.shape[0], D, H, n_networks, epochs, dtype)
+    return time.perf_counter() - t0
 
 
 def subset(nets, n):
@@ -181,27 +276,43 @@ def measure(args):
         "kernel_f32": lambda ep, small=False: run_kernel(subset(nets, 64) if small else nets, ep,
                                                          np.float32, args.threads, args.tile),
     }
-    for run in methods.values():          # warm-up: compilation, caches, allocator
-        run(10, small=True)
+    compile_s = {}
+    if args.jax:
+        for name, dt in (("jax_f64", np.float64), ("jax_f32", np.float32)):
+            methods[name] = lambda ep, small=False, dt=dt: run_jax(nets, ep, dt)
+            compile_s[name] = compile_jax_workload(args.networks, args.epochs, dt)   # the timed workload
+    for name, run in methods.items():     # warm-up: compilation, caches, allocator
+        # (JAX: compiled above for the timed shape; one untimed call of that program warms the rest)
+        if name.startswith("jax"):
+            run(args.epochs)
+        else:
+            run(10, small=True)
     rates = {name: [] for name in methods}
+    cpu = {name: [] for name in methods}
     finals = {}
     for _ in range(args.repeats):          # the methods take turns, so drift hits all alike
         for name, run in methods.items():
             seconds, net_epochs, final = run(args.epochs)
             rates[name].append(net_epochs / seconds)
+            cpu[name].append(CPU_SECONDS[-1] / seconds)
             finals[name] = final
-    return {name: statistics.median(r) for name, r in rates.items()}, rates, finals
+    extra = {"cpu_per_wall": {name: statistics.median(c) for name, c in cpu.items()}, "jax_compile_s": compile_s}
+    return {name: statistics.median(r) for name, r in rates.items()}, rates, finals, extra
 
 
 def agreement(finals, n_loop):
     """Largest |difference| of final MSE between methods, on the networks they share."""
     mse = {name: final_mse(*p) for name, p in finals.items()}
-    return {
+    diff = {
         "loop_vs_batched": float(np.max(np.abs(mse["loop"] - mse["batched"][:n_loop]))),
         "batched_threads_vs_batched": float(np.max(np.abs(mse["batched_threads"] - mse["batched"]))),
         "kernel_f64_vs_batched": float(np.max(np.abs(mse["kernel_f64"] - mse["batched"]))),
         "kernel_f32_vs_batched": float(np.max(np.abs(mse["kernel_f32"] - mse["batched"]))),
-    }, mse
+    }
+    for name in ("jax_f64", "jax_f32"):
+        if name in mse:
+            diff[name + "_vs_batched"] = float(np.max(np.abs(mse[name] - mse["batched"])))
+    return diff, mse
 
 
 # --------------------------------------------------------------------------
@@ -452,6 +563,7 @@ def main(argv=None):
     ap.add_argument("--shape-scale", type=float, default=1.0, help="scale the shapes' epochs (0.01: a smoke test)")
     ap.add_argument("--tile-sweep", action="store_true",
                     help=f"time the kernel at tiles {', '.join(map(str, SWEEP_TILES))} per shape and dtype")
+    ap.add_argument("--no-jax", action="store_true", help="skip the JAX peer of the XOR comparison")
     args = ap.parse_args(argv)
     if args.loop_networks > args.networks:
         ap.error("--loop-networks must not exceed --networks")
@@ -485,29 +597,57 @@ def main(argv=None):
 
 def xor_comparison(args):
     """The XOR table and the bars; returns the JSON figures."""
-    rate, all_rates, finals = measure(args)
+    args.jax, jax_note = jax_available(args)
+    rate, all_rates, finals, extra = measure(args)
     agree, mse = agreement(finals, args.loop_networks)
     startup = None if args.no_startup else measure_startup(clear_cache=True)
+    mhz, clock_source = nominal_clock()
+    cpu_per_wall = extra["cpu_per_wall"]
+    threads_used = {"loop": 1, "batched": 1, "batched_threads": args.threads,
+                    "kernel_f64": args.threads, "kernel_f32": args.threads}
+    for name in ("jax_f64", "jax_f32"):
+        if name in rate:
+            threads_used[name] = xla_threads()
+    cycles = {name: (mhz * 1e6 * threads_used[name] / rate[name] if mhz else None) for name in rate}
 
     print(f"2-{H}-1 sigmoid networks on XOR, MSE, lr {LR}, randn x 1 init, {args.epochs} epochs; "
           f"loop on {args.loop_networks} networks, the others on {args.networks}; "
           f"kernels on {args.threads} thread(s), tile {args.tile or 'default'}; median of {args.repeats}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}")
+    if args.jax:
+        print(f"JAX peer: {jax_note}, XLA CPU backend, XLA_FLAGS={os.environ.get('XLA_FLAGS', '(unset)')!r}; "
+              f"compiled ahead of time for this workload ("
+              + ", ".join(f"{n} {s:.1f} s" for n, s in extra["jax_compile_s"].items())
+              + ") and called once untimed; the timed calls are warm")
+    else:
+        print(f"JAX peer skipped: {jax_note}")
+    print(f"cycles/net-epoch/core = nominal clock {mhz or float('nan'):.0f} MHz ({clock_source}) x threads used "
+          f"/ rate; threads used: kernels and batched_threads {args.threads}, loop and batched 1, JAX "
+          f"{xla_threads()} (XLA's CPU thread pool)")
     print()
-    header = f"{'method':<16}{'network-epochs/s':>18}{'vs loop':>12}{'vs batched':>12}   runs (M/s)"
+    jax_cols = "jax_f64" in rate
+    header = (f"{'method':<16}{'network-epochs/s':>18}{'vs loop':>12}{'vs batched':>12}"
+              + (f"{'vs JAX':>10}" if jax_cols else "") + f"{'cpu/wall':>10}{'cycles':>9}   runs (M/s)")
     print(header)
     print("-" * len(header))
-    for name in ("loop", "batched", "batched_threads", "kernel_f64", "kernel_f32"):
+    for name in ("loop", "batched", "batched_threads", "kernel_f64", "kernel_f32", "jax_f64", "jax_f32"):
+        if name not in rate:
+            continue
         runs = " ".join(f"{r / 1e6:.3g}" for r in all_rates[name])
+        peer = "jax_f32" if name.endswith("f32") else "jax_f64"
+        vs_jax = (f"{rate[name] / rate[peer]:>9.2f}x" if name != peer else f"{'':>10}") if jax_cols else ""
+        cyc = f"{cycles[name]:>9.0f}" if cycles[name] is not None else f"{'-':>9}"
         print(f"{name:<16}{rate[name]:>18,.0f}{rate[name] / rate['loop']:>11.1f}x"
-              f"{rate[name] / rate['batched']:>11.2f}x   {runs}")
+              f"{rate[name] / rate['batched']:>11.2f}x{vs_jax}{cpu_per_wall[name]:>10.2f}{cyc}   {runs}")
     print()
     conv = {name: float(np.mean(m < 0.01)) for name, m in mse.items()}
     print("same workload: max |final MSE difference| loop vs batched "
           f"{agree['loop_vs_batched']:.1e}, kernel_f64 vs batched {agree['kernel_f64_vs_batched']:.1e}, "
-          f"kernel_f32 vs batched {agree['kernel_f32_vs_batched']:.1e}; "
-          f"final MSE < 0.01: batched {conv['batched']:.1%}, kernel_f64 {conv['kernel_f64']:.1%}")
+          f"kernel_f32 vs batched {agree['kernel_f32_vs_batched']:.1e}"
+          + (f", jax_f64 vs batched {agree['jax_f64_vs_batched']:.1e}, jax_f32 vs batched "
+             f"{agree['jax_f32_vs_batched']:.1e}" if jax_cols else "")
+          + f"; final MSE < 0.01: batched {conv['batched']:.1%}, kernel_f64 {conv['kernel_f64']:.1%}")
     if startup is not None:
         print(format_startup(startup))
     print()
@@ -517,6 +657,16 @@ def xor_comparison(args):
     print(f"bar: kernel_f64 >= {BAR_LOOP:g}x loop:    {vs_loop:9.1f}x  {'PASS' if pass_loop else 'FAIL'}")
     print(f"bar: kernel_f64 >= {BAR_BATCHED:g}x batched:  {vs_batched:9.2f}x  {'PASS' if pass_batched else 'FAIL'}"
           f"   (against batched_threads: {rate['kernel_f64'] / rate['batched_threads']:.2f}x)")
+    if jax_cols:
+        vs_jax64 = rate["kernel_f64"] / rate["jax_f64"]
+        vs_jax32 = rate["kernel_f32"] / rate["jax_f32"]
+        pass_jax64, pass_jax32 = vs_jax64 >= BAR_JAX_F64, vs_jax32 >= BAR_JAX_F32
+        print(f"bar: kernel_f64 >= {BAR_JAX_F64:g}x jax_f64:    {vs_jax64:9.2f}x  {'PASS' if pass_jax64 else 'FAIL'}"
+              "   (issue 15)")
+        print(f"bar: kernel_f32 >= {BAR_JAX_F32:g}x jax_f32:    {vs_jax32:9.2f}x  {'PASS' if pass_jax32 else 'FAIL'}"
+              "   (issue 15)")
+    else:
+        print(f"bar: kernels against JAX (issue 15): not measured ({jax_note})")
     print()
 
     out = {name: rate[name] for name in ("loop", "batched", "kernel_f64", "kernel_f32")}
@@ -539,6 +689,25 @@ def xor_comparison(args):
     })
     if startup is not None:
         out.update({k: startup[k] for k in ("startup_first_s", "startup_second_s", "startup_baseline_s")})
+    if jax_cols:
+        out.update({
+            "jax_f64": rate["jax_f64"],
+            "jax_f32": rate["jax_f32"],
+            "kernel_f64_vs_jax_f64": vs_jax64,
+            "kernel_f32_vs_jax_f32": vs_jax32,
+            "pass_3x_jax_f64": bool(pass_jax64),
+            "pass_5x_jax_f32": bool(pass_jax32),
+            "jax_compile_s": extra["jax_compile_s"],
+            "xla_flags": os.environ.get("XLA_FLAGS"),
+        })
+    out.update({
+        "jax": jax_note,
+        "cpu_per_wall": cpu_per_wall,
+        "threads_used": threads_used,
+        "cpu_mhz": mhz,
+        "clock_source": clock_source,
+        "cycles_per_network_epoch_per_core": cycles,
+    })
     return out
 
 

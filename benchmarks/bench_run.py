@@ -20,12 +20,24 @@ MSE, lr 0.5, --epochs (default 2000); the sweep is a grid of --runs seeds
   at least half the kernel's rate (at most twice its time);
 * with --plan-side S: `sweep plan --no-estimate` of an S x S map (a tanh
   16-16-1 grid of two log-spaced learning-rate axes: S^2 runs), its wall
-  time and peak memory (plan_s, plan_rss_mb).
+  time and peak memory (plan_s, plan_rss_mb);
+* with --jax: issue 15's end-to-end comparison, `python -m sweep run` of a
+  grid of --jax-runs seeds (default 32,768) x --jax-epochs (default 3,000),
+  the workload above, whole command timed (warm cache), against the JAX
+  peer (benchmarks.peers.train_jax, float64) training as many networks for
+  as many epochs in this process; they take turns, --repeats times. JAX is
+  compiled ahead of time for that workload first (its seconds are
+  reported) and called once untimed, so its timed calls are warm; its initial weights are randn x 1
+  from np.random.default_rng(0), not the grid's seeds (the work per epoch
+  does not depend on them: no early stop, no statistics on the JAX side).
+  Prints both in network-epochs/s and the bar: sweep run, whole command,
+  >= 2.5x JAX float64 (jax_f64, run_jax_wall, run_jax_vs_jax_f64 in the JSON).
 
 Medians of --repeats; the peak memory of a command is the largest of its
 runs (ru_maxrss of the child, read after each one).
 
     python benchmarks/bench_run.py --runs 1000000 --epochs 50 --record trainability --plan-side 4096
+    python benchmarks/bench_run.py --jax --runs 20000 --epochs 200
 """
 import argparse
 import json
@@ -39,6 +51,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BAR_JAX = 2.5          # issue 15: sweep run, whole command, against JAX float64
 
 GRID = """name = "{name}"
 {record}dataset = "xor"
@@ -135,6 +150,77 @@ def host_rate(grid_path, repeats, lanes=1 << 18):
     return statistics.median(1 / _host_seconds_per_run(prepared.grid, prepared.runs, rows) for _ in range(repeats))
 
 
+def jax_workload(networks):
+    """The XOR data and `networks` initial networks (kernel layout, float64): randn x 1, zero biases."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    Y = np.array([0, 1, 1, 0], float)
+    rng = np.random.default_rng(0)
+    W1, W2 = rng.standard_normal((2, 4, networks)), rng.standard_normal((4, networks))
+    return X, Y, W1, np.zeros((4, networks)), W2, np.zeros(networks)
+
+
+def jax_compile(networks, epochs):
+    """Seconds to compile the JAX peer (float64) for that workload, ahead of time."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks.peers import compile_jax
+    start = time.perf_counter()
+    compile_jax(4, 2, 4, networks, epochs, np.float64)
+    return time.perf_counter() - start
+
+
+def jax_rate(networks, epochs):
+    """Network-epochs per second of one warm call of the JAX peer, float64 (compile with jax_compile first)."""
+    from benchmarks.peers import train_jax
+    data = jax_workload(networks)
+    start = time.perf_counter()
+    train_jax(*data, epochs, 0.5, np.float64)           # returns when the result is ready
+    return networks * epochs / (time.perf_counter() - start)
+
+
+def jax_comparison(args, tmp):
+    """Issue 15's end to end: sweep run (whole command) and JAX float64 on the same workload, taking turns."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks.peers import jax_version
+    version = jax_version()
+    if version is None:
+        return {"jax": None}
+    n, e = args.jax_runs, args.jax_epochs
+    compile_s = jax_compile(n, e)
+    jax_rate(n, e)                         # one untimed call of the compiled program
+    runs, jaxes = [], []
+    for i in range(args.repeats):
+        wall, _, _ = sweep_run(GRID.format(name=f"jax{i}", epochs=e, runs=n, record=""), tmp, f"jax{i}")
+        runs.append(n * e / wall)
+        jaxes.append(jax_rate(n, e))
+    run, jax = statistics.median(runs), statistics.median(jaxes)
+    return {"jax": version[0], "jaxlib": version[1], "jax_runs": n, "jax_epochs": e, "run_jax_wall": run,
+            "jax_f64": jax, "run_jax_vs_jax_f64": run / jax, "pass_2_5x_jax_f64": bool(run / jax >= BAR_JAX),
+            "jax_compile_s": compile_s, "run_jax_walls": runs, "jax_f64_runs": jaxes,
+            "xla_flags": os.environ.get("XLA_FLAGS")}
+
+
+def print_jax(j, repeats):
+    """The --jax comparison's lines."""
+    if j["jax"] is None:
+        print("--jax: skipped, jax is not installed (pip install -e .[bench])")
+        return
+    ratio = j["run_jax_vs_jax_f64"]
+    print(f"issue 15, end to end: {j['jax_runs']:,} networks x {j['jax_epochs']:,} epochs, 2-4-1 XOR, MSE, lr 0.5; "
+          f"medians of {repeats}, taking turns")
+    print(f"{'':28s} {'network-epochs/s':>17s} {'vs JAX f64':>11s}   runs")
+    print(f"{'sweep run, whole command':28s} {j['run_jax_wall']:17.4g} {ratio:10.2f}x   "
+          + " ".join(f"{r:.3g}" for r in j["run_jax_walls"]))
+    print(f"{'JAX float64 (warm)':28s} {j['jax_f64']:17.4g} {1.0:10.2f}x   "
+          + " ".join(f"{r:.3g}" for r in j["jax_f64_runs"]))
+    print(f"JAX: jax {j['jax']}, jaxlib {j['jaxlib']}, XLA CPU backend, XLA_FLAGS="
+          f"{j['xla_flags'] or '(unset)'!r}; compiled ahead of time in {j['jax_compile_s']:.1f} s and called once, "
+          f"untimed; XLA's CPU thread pool: the process's {len(os.sched_getaffinity(0))} CPUs unless XLA_FLAGS limit it")
+    print(f"bar: sweep run, whole command >= {BAR_JAX:g}x JAX float64: {'PASS' if ratio >= BAR_JAX else 'FAIL'} "
+          f"({ratio:.2f}x)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=20_000)
@@ -143,6 +229,9 @@ def main():
     p.add_argument("--memory-runs", type=int, default=200_000)
     p.add_argument("--record", default=None, metavar="COL[,COL]", help="store only these statistics")
     p.add_argument("--plan-side", type=int, default=None, metavar="S", help="also time sweep plan of an S x S map")
+    p.add_argument("--jax", action="store_true", help="also compare sweep run with JAX float64 (issue 15)")
+    p.add_argument("--jax-runs", type=int, default=32_768, help="networks of the --jax comparison")
+    p.add_argument("--jax-epochs", type=int, default=3_000, help="epochs of the --jax comparison")
     args = p.parse_args()
     record = "" if args.record is None else "record = [" + ", ".join(
         f'"{c.strip()}"' for c in args.record.split(",")) + "]\n"
@@ -177,6 +266,7 @@ def main():
             grid.write_text(MAP.format(side=args.plan_side))
             plans = [timed(["-m", "sweep", "plan", str(grid), "--no-estimate", "--rows", "0"])
                      for _ in range(args.repeats)]
+        jax_out = jax_comparison(args, tmp) if args.jax else None
 
     rows = [("kernel (train, all cores)", kernel, 1.0),
             ("sweep run, train phase", run_train, run_train / kernel),
@@ -206,6 +296,9 @@ def main():
                    plan_side=args.plan_side)
         print(f"sweep plan of a {args.plan_side} x {args.plan_side} map ({args.plan_side ** 2:,} runs): "
               f"{out['plan_s']:.1f} s, peak {out['plan_rss_mb']:.0f} MB")
+    if jax_out is not None:
+        print_jax(jax_out, args.repeats)
+        out.update(jax_out)
     print(json.dumps(out))
 
 

@@ -32,6 +32,12 @@ reported = mean((y - a)^2).
   differs (bias summed inside the GEMM, lr applied to the delta), so it agrees
   with `train_loop` to ~1e-13 relative over hundreds of epochs, and with
   `kernels.reference.train_reference` to ~1e-12 over the family, not bitwise.
+* `train_jax` is what a user would pick instead of `sweep` (issue 15):
+  `jax.jit(jax.vmap(train_one))` with `lax.scan` over the epochs, sigmoid
+  D-H-1 networks, MSE, full batch, the same conventions; it keeps no
+  statistics, only the final weights and the final loss. JAX is imported
+  only when this peer is used (the `bench` extra), so the module works
+  without it.
 """
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,7 +46,8 @@ import numpy as np
 from kernels.batch import Variant
 from kernels.vocab import ACTIVATIONS, OUTPUTS, REDUCTIONS, SCALINGS
 
-__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse"]
+__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse", "train_jax", "compile_jax",
+           "jax_version"]
 
 
 def record_epochs(epochs, record_every):
@@ -369,3 +376,132 @@ def batched_mse(X, Y, W1, b1, W2, b2, *, activation="sigmoid", output="sigmoid",
         z2 += np.asarray(b2, dtype=np.float64)
     a2 = 1 / (1 + np.exp(-z2)) if output == "sigmoid" else z2
     return np.mean((Y - a2) ** 2, axis=0)
+
+
+# --------------------------------------------------------------------------
+# (c) JAX: jit(vmap(train one network)), lax.scan over the epochs.
+# --------------------------------------------------------------------------
+
+_JAX_COMPILED = {}
+
+
+def _jax():
+    """Import jax on first use, with float64 enabled.
+
+    `jax_enable_x64` must be set before JAX makes its first array, else every
+    float64 input is silently cut to float32. It is a process-wide setting:
+    float32 inputs stay float32 (the peer gives every array an explicit
+    dtype), but other JAX code in the same process sees it too."""
+    import jax
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def jax_version():
+    """(jax version, jaxlib version), or None when jax is not installed."""
+    try:
+        import jax
+        import jaxlib
+    except ImportError:
+        return None
+    return jax.__version__, jaxlib.__version__
+
+
+def _jax_train_fn(epochs, form):
+    """jit(vmap(train_one)) for `epochs` epochs; arguments and results in the kernels' layout (networks last)."""
+    jax = _jax()
+    jnp, lax = jax.numpy, jax.lax
+
+    def sigmoid(z):
+        return 1 / (1 + jnp.exp(-z))
+
+    def forward(X, W1, b1, W2, b2):
+        if form == "matmul":
+            a1 = sigmoid(X @ W1 + b1)
+            return a1, sigmoid(a1 @ W2 + b2)
+        # "sums": the two products as sums of broadcast products over the (static, small) D and H,
+        # which XLA fuses with the sigmoids (faster than the matmuls for 2-4-1, see train_jax)
+        a1 = sigmoid(b1 + sum(X[:, d:d + 1] * W1[d] for d in range(W1.shape[0])))
+        return a1, sigmoid(b2 + sum(a1[:, h] * W2[h] for h in range(W1.shape[1])))
+
+    def train_one(X, y, W1, b1, W2, b2, lr):
+        # X (N, D), y (N,), W1 (D, H), b1 (H,), W2 (H,), b2 (): one network
+        def epoch(params, _):
+            W1, b1, W2, b2 = params
+            a1, a2 = forward(X, W1, b1, W2, b2)          # (N, H), (N,)
+            d2 = (a2 - y) * a2 * (1 - a2)                # dL/dz2 summed over samples: no 1/N, no factor 2
+            d1 = d2[:, None] * W2 * a1 * (1 - a1)        # (N, H), with W2 before its update
+            return (W1 - lr * (X.T @ d1), b1 - lr * d1.sum(0),
+                    W2 - lr * (a1.T @ d2), b2 - lr * d2.sum()), None
+
+        (W1, b1, W2, b2), _ = lax.scan(epoch, (W1, b1, W2, b2), None, length=epochs)
+        a2 = forward(X, W1, b1, W2, b2)[1]
+        return W1, b1, W2, b2, jnp.mean((y - a2) ** 2)
+
+    one_per_row = jax.vmap(train_one, in_axes=(None, None, 0, 0, 0, 0, None))
+
+    def train_all(X, Y, W1, b1, W2, b2, lr):
+        # networks first inside (faster here than vmapping over the last axis), the kernels' layout outside
+        W1, b1, W2, b2, loss = one_per_row(X, Y, jnp.moveaxis(W1, -1, 0), b1.T, W2.T, b2, lr)
+        return jnp.moveaxis(W1, 0, -1), b1.T, W2.T, b2, loss
+
+    return jax.jit(train_all)
+
+
+JAX_FORMS = ("sums", "matmul")
+
+
+def compile_jax(n_samples, n_inputs, hidden, networks, epochs, dtype=np.float64, form="sums"):
+    """The compiled JAX trainer of that shape, dtype, epoch count and `form` (compiled ahead of time on
+    first request, then cached): a callable (X, Y, W1, b1, W2, b2, lr) of JAX or NumPy arrays. Benchmarks
+    call this first so that compilation stays out of the timed calls."""
+    if form not in JAX_FORMS:
+        raise ValueError(f"form must be one of {', '.join(JAX_FORMS)}; got {form!r}")
+    dtype = np.dtype(dtype)
+    key = (n_samples, n_inputs, hidden, networks, int(epochs), dtype.name, form)
+    if key not in _JAX_COMPILED:
+        jax = _jax()
+        spec = [jax.ShapeDtypeStruct(shape, dtype) for shape in (
+            (n_samples, n_inputs), (n_samples,), (n_inputs, hidden, networks), (hidden, networks),
+            (hidden, networks), (networks,), ())]
+        _JAX_COMPILED[key] = _jax_train_fn(int(epochs), form).lower(*spec).compile()
+    return _JAX_COMPILED[key]
+
+
+def train_jax(X, Y, W1, b1, W2, b2, epochs, lr, dtype=np.float64, form="sums"):
+    """Train L sigmoid D-H-1 networks with JAX: full-batch gradient descent on the MSE loss, `epochs`
+    epochs, learning rate `lr`, in `dtype` (float64 or float32).
+
+    X (N, D), Y (N,) shared by all networks; W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,) as in
+    `train_batched` (the kernels' layout), converted to `dtype`, not changed (JAX is functional).
+    Returns (W1, b1, W2, b2, final_loss) as NumPy arrays of `dtype`: the weights after `epochs` updates
+    and mean((y - a)^2) of those weights, per network; nothing else is recorded. The conventions are the
+    module's: dL/dz2 = (a - y) a (1 - a) summed over samples, W -= lr dW.
+
+    One network's training is `lax.scan` over the epochs, `jax.vmap` maps it over the networks and
+    `jax.jit` compiles the whole: the first call with a new shape, dtype or epoch count compiles (seconds;
+    `compile_jax`), later calls reuse it. float64 needs `jax_enable_x64`, which the peer switches on
+    (process-wide) on first use. XLA's CPU backend picks its own threads (XLA_FLAGS can limit them).
+
+    `form` is how the forward pass is written: "sums" (the default, the fastest found for 2-4-1: the
+    products X W1 and a1 W2 as sums of broadcast products over the D inputs and H hidden units, unrolled
+    at trace time, so meant for small D and H) or "matmul" (X @ W1, a1 @ W2, what one writes first;
+    slower for 2-4-1 XOR on the 2-core machine: docs/performance.md, "JAX as the peer"). The backward
+    pass uses matmuls in both (written as sums it was slower). Same arithmetic, roundings in a
+    different order. Inside, the networks are the leading axis (vmap over axis 0 after one transpose):
+    faster here than vmapping over the last axis.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32; got {dtype}")
+    X = np.asarray(X, dtype=dtype)
+    Y = np.asarray(Y, dtype=dtype).reshape(-1)
+    params = [np.asarray(p, dtype=dtype) for p in (W1, b1, W2, b2)]
+    n_inputs, hidden, networks = params[0].shape
+    if (params[1].shape != (hidden, networks) or params[2].shape != (hidden, networks)
+            or params[3].shape != (networks,) or X.shape != (Y.size, n_inputs)):
+        raise ValueError("expected X (N, D), Y (N,), W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)")
+    run = compile_jax(X.shape[0], n_inputs, hidden, networks, epochs, dtype, form)
+    out = run(X, Y, *params, np.asarray(lr, dtype=dtype))
+    return tuple(np.asarray(o) for o in out)       # waits for the result

@@ -1,6 +1,7 @@
 """The benchmark peers (benchmarks/peers.py) compute the notebooks' math:
 notebook 002's golden losses, batched == one network at a time, and over the
-model family batched == kernels.reference.train_reference."""
+model family batched == kernels.reference.train_reference; the JAX peer ==
+the reference (skipped without jax)."""
 import json
 
 import numpy as np
@@ -279,3 +280,113 @@ def test_flops_per_network_epoch():
     assert flops_per_network_epoch(4, 2, 4) == 260
     assert flops_per_network_epoch(64, 8, 64) == 163_904
     assert flops_per_network_epoch(272, 16, 16) == 313_616
+
+
+# --------------------------------------------------------------------------
+# The JAX peer (issue 15): jit(vmap(train)) with lax.scan, against the reference.
+# --------------------------------------------------------------------------
+
+JAX_REASON = "jax is not installed (the benchmark peer of the `bench` extra: pip install -e .[bench])"
+
+
+def jax_case(n_nets=6, seed=5):
+    """XOR and a few networks of different scales, kernel layout (biases not zero, so they are tested)."""
+    return (XOR_X, XOR_Y) + to_lanes(random_nets(np.random.default_rng(seed), n_nets))
+
+
+@pytest.mark.parametrize("form", ["sums", "matmul"])
+def test_jax_float64_agrees_with_the_reference(form):
+    """Final weights to 1e-10 relative (of each array's size) and final loss to 1e-10 after 400 epochs, in both
+    forms of the forward pass; a wrong delta (a factor 2, a 1/N) would move them by far more."""
+    pytest.importorskip("jax", reason=JAX_REASON)
+    from benchmarks.peers import train_jax
+    from kernels.reference import train_reference
+    X, Y, W1, b1, W2, b2 = jax_case()
+    epochs, lr = 400, 0.5
+    params = [p.copy() for p in (W1, b1, W2, b2)]
+    out = train_jax(X, Y, W1, b1, W2, b2, epochs, lr, np.float64, form)
+    for p, q in zip(params, (W1, b1, W2, b2)):
+        np.testing.assert_array_equal(p, q)                       # inputs are not changed
+    assert all(o.dtype == np.float64 for o in out)
+    assert out[0].shape == W1.shape and out[1].shape == b1.shape and out[4].shape == (W1.shape[-1],)
+    moved = 0.0
+    for i in range(W1.shape[-1]):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], epochs, lr=lr)
+        for got, want in ((out[0][:, :, i], ref["W1"]), (out[1][:, i], ref["b1"]), (out[2][:, i], ref["W2"]),
+                          (out[3][i], ref["b2"])):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * max(1.0, np.max(np.abs(want))))
+        np.testing.assert_allclose(out[4][i], ref["final_loss"], rtol=1e-10)
+        moved = max(moved, float(np.max(np.abs(ref["W1"] - W1[:, :, i]))))
+    assert moved > 0.1                                            # the networks did train
+
+
+def test_jax_conventions_are_the_notebooks():
+    """With a factor 2 in the output delta, train_jax at lr would train as the reference at 2 lr: it must
+    equal the reference at lr and differ from it at 2 lr."""
+    pytest.importorskip("jax", reason=JAX_REASON)
+    from benchmarks.peers import train_jax
+    from kernels.reference import train_reference
+    X, Y, W1, b1, W2, b2 = jax_case(n_nets=2, seed=6)
+    out = train_jax(X, Y, W1, b1, W2, b2, 200, 0.25, np.float64)
+    same = train_reference(X, Y, W1[:, :, 0], b1[:, 0], W2[:, 0], b2[0], 200, lr=0.25)
+    doubled = train_reference(X, Y, W1[:, :, 0], b1[:, 0], W2[:, 0], b2[0], 200, lr=0.5)
+    np.testing.assert_allclose(out[0][:, :, 0], same["W1"], rtol=1e-10, atol=1e-10)
+    assert np.max(np.abs(out[0][:, :, 0] - doubled["W1"])) > 1e-3
+
+
+def test_jax_float32_stays_close_to_the_reference():
+    """float32 trains in float32 and stays near the float64 reference over 200 epochs."""
+    pytest.importorskip("jax", reason=JAX_REASON)
+    from benchmarks.peers import train_jax
+    from kernels.reference import train_reference
+    X, Y, W1, b1, W2, b2 = jax_case(seed=7)
+    out = train_jax(X, Y, W1, b1, W2, b2, 200, 0.5, np.float32)
+    assert all(o.dtype == np.float32 for o in out)
+    for i in range(W1.shape[-1]):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], 200, lr=0.5)
+        np.testing.assert_allclose(out[0][:, :, i], ref["W1"], rtol=1e-4, atol=1e-4 * np.max(np.abs(ref["W1"])))
+        np.testing.assert_allclose(out[2][:, i], ref["W2"], rtol=1e-4, atol=1e-4 * np.max(np.abs(ref["W2"])))
+        np.testing.assert_allclose(out[4][i], ref["final_loss"], rtol=1e-4)
+
+
+def test_jax_agrees_with_the_batched_peer_and_rejects_bad_arguments():
+    """The JAX peer and train_batched train the same networks (final MSE to 1e-12); bad shapes or dtypes are refused."""
+    pytest.importorskip("jax", reason=JAX_REASON)
+    from benchmarks.peers import train_jax
+    X, Y, *lanes = jax_case(n_nets=9, seed=8)
+    out = train_jax(X, Y, *lanes, 300, 0.5)
+    batched = [p.copy() for p in lanes]
+    train_batched(X, Y, *batched, 0.5, 300)
+    np.testing.assert_allclose(out[4], batched_mse(X, Y, *batched), rtol=1e-12)
+    with pytest.raises(ValueError):
+        train_jax(X, Y, *lanes, 10, 0.5, np.float16)
+    with pytest.raises(ValueError):
+        train_jax(X, Y, lanes[0], lanes[1][:, :3], *lanes[2:], 10, 0.5)
+    with pytest.raises(ValueError):
+        train_jax(X, Y, *lanes, 10, 0.5, np.float64, "einsum")
+
+
+def test_jax_other_shapes_agree_with_the_reference():
+    """A 3-5-1 network on 7 random samples (targets in (0, 1)), 150 epochs: the peer is D-H-1, not only 2-4-1."""
+    pytest.importorskip("jax", reason=JAX_REASON)
+    from benchmarks.peers import train_jax
+    from kernels.reference import train_reference
+    rng = np.random.default_rng(9)
+    X, Y = rng.standard_normal((7, 3)), rng.random(7)
+    W1, b1, W2, b2 = to_lanes(random_nets(rng, 3, n_inputs=3, hidden=5))
+    out = train_jax(X, Y, W1, b1, W2, b2, 150, 0.3)
+    for i in range(3):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], 150, lr=0.3)
+        np.testing.assert_allclose(out[0][:, :, i], ref["W1"], rtol=1e-10, atol=1e-10 * np.max(np.abs(ref["W1"])))
+        np.testing.assert_allclose(out[4][i], ref["final_loss"], rtol=1e-10)
+
+
+def test_peers_import_without_jax():
+    """benchmarks.peers does not import jax until the JAX peer is used."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['jax'] = None; import benchmarks.peers as p; "
+            "assert p.jax_version() is None; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert out.stdout.strip() == "ok", out.stderr
