@@ -20,9 +20,9 @@ networks:
   kernel_f64  kernels.train, float64, `--threads` threads (default: all cores);
   kernel_f32  the same in float32;
   jax_f64     the JAX peer (benchmarks.peers.train_jax: jax.jit(jax.vmap(train))
-              with lax.scan over the epochs, no statistics), float64, on the
-              threads XLA's CPU backend chooses (XLA_FLAGS as set in the
-              environment); the peer that decides (issue 15);
+              with lax.scan over the epochs, no statistics), float64, on XLA's
+              CPU backend (a thread per CPU of the process; `taskset` limits
+              it); the peer that decides (issue 15);
   jax_f32     the same in float32.
 
 Each method is warmed up once on a small case (compilation), then timed
@@ -38,8 +38,8 @@ busy), and its cycles per network-epoch per core: the nominal clock (the
 first "cpu MHz" of /proc/cpuinfo, else lscpu's "CPU MHz") times the threads
 used, over the rate; the threads used are `--threads` for the kernels and
 batched_threads, 1 for loop and batched, and for JAX the size of XLA's CPU
-thread pool (`xla_threads`: the CPUs of the process unless XLA_FLAGS says
-otherwise; how busy XLA kept them is its CPU/wall). The final losses of the methods are compared on
+thread pool (`xla_threads`: the CPUs the process may run on; how busy XLA
+kept them is its CPU/wall). The final losses of the methods are compared on
 the networks they share, to show they trained the same thing. Then (unless
 --no-startup) the start-up time of a fresh process calling the kernels is
 measured with the Numba cache cleared and again with it filled
@@ -155,14 +155,9 @@ def nominal_clock():
 
 
 def xla_threads():
-    """The threads of XLA's CPU thread pool: 1 with --xla_cpu_multi_thread_eigen=false in XLA_FLAGS, N with
-    intra_op_parallelism_threads=N, else the CPUs this process may run on (the pool's default size)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "--xla_cpu_multi_thread_eigen=false" in flags:
-        return 1
-    for flag in flags.split():
-        if flag.startswith("intra_op_parallelism_threads="):
-            return int(flag.split("=", 1)[1])
+    """The threads of XLA's CPU thread pool: the CPUs this process may run on (the pool's default size).
+    To run JAX on fewer, restrict the process (taskset -c 0 ...): with jax 0.10.2 the XLA_FLAGS
+    --xla_cpu_multi_thread_eigen=false and intra_op_parallelism_threads=1 left its CPU/wall at 1.8 on 2 cores."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -623,8 +618,8 @@ def xor_comparison(args):
     else:
         print(f"JAX peer skipped: {jax_note}")
     print(f"cycles/net-epoch/core = nominal clock {mhz or float('nan'):.0f} MHz ({clock_source}) x threads used "
-          f"/ rate; threads used: kernels and batched_threads {args.threads}, loop and batched 1, JAX "
-          f"{xla_threads()} (XLA's CPU thread pool)")
+          f"/ rate; threads used: kernels and batched_threads {args.threads}, loop and batched 1"
+          + (f", JAX {xla_threads()} (XLA's CPU thread pool)" if args.jax else ""))
     print()
     jax_cols = "jax_f64" in rate
     header = (f"{'method':<16}{'network-epochs/s':>18}{'vs loop':>12}{'vs batched':>12}"

@@ -216,7 +216,7 @@ def print_jax(j, repeats):
           + " ".join(f"{r:.3g}" for r in j["jax_f64_runs"]))
     print(f"JAX: jax {j['jax']}, jaxlib {j['jaxlib']}, XLA CPU backend, XLA_FLAGS="
           f"{j['xla_flags'] or '(unset)'!r}; compiled ahead of time in {j['jax_compile_s']:.1f} s and called once, "
-          f"untimed; XLA's CPU thread pool: the process's {len(os.sched_getaffinity(0))} CPUs unless XLA_FLAGS limit it")
+          f"untimed; XLA's CPU thread pool: the process's {len(os.sched_getaffinity(0))} CPUs")
     print(f"bar: sweep run, whole command >= {BAR_JAX:g}x JAX float64: {'PASS' if ratio >= BAR_JAX else 'FAIL'} "
           f"({ratio:.2f}x)")
 

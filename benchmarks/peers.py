@@ -482,7 +482,8 @@ def train_jax(X, Y, W1, b1, W2, b2, epochs, lr, dtype=np.float64, form="sums"):
     One network's training is `lax.scan` over the epochs, `jax.vmap` maps it over the networks and
     `jax.jit` compiles the whole: the first call with a new shape, dtype or epoch count compiles (seconds;
     `compile_jax`), later calls reuse it. float64 needs `jax_enable_x64`, which the peer switches on
-    (process-wide) on first use. XLA's CPU backend picks its own threads (XLA_FLAGS can limit them).
+    (process-wide) on first use. XLA's CPU backend runs on as many threads as the process has CPUs
+    (taskset limits them; with jax 0.10.2 the XLA_FLAGS thread settings did not).
 
     `form` is how the forward pass is written: "sums" (the default, the fastest found for 2-4-1: the
     products X W1 and a1 W2 as sums of broadcast products over the D inputs and H hidden units, unrolled
