@@ -13,9 +13,9 @@ import numpy as np
 
 from kernels import kernel as _k
 from kernels.vocab import (ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START,
-                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS,
-                           MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY, OUTPUTS, REDUCTIONS, RELU, SCALINGS,
-                           TILE_LANES)
+                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, A_WD, GD, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS,
+                           MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY, OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU,
+                           SCALINGS, TILE_LANES)
 
 
 @dataclass
@@ -86,28 +86,43 @@ def _owned(arr, dtype=None):
 
 @dataclass(frozen=True)
 class Variant:
-    """The model of every lane of a call, as codes (see kernels.kernel for what each kernel compiles in).
+    """The model and the update scheme of every lane of a call, as codes (see kernels.kernel for what each
+    kernel compiles in).
 
     activation (hidden units) and output are codes into kernels.vocab.ACTIVATIONS (an output is
-    sigmoid or identity), scaling into SCALINGS, reduction into REDUCTIONS; bias: biases exist."""
+    sigmoid or identity), scaling into SCALINGS, reduction into REDUCTIONS; bias: biases exist;
+    optimizer: a code into OPTIMIZERS; batch_size: samples per update (0: all); shuffle: each epoch's
+    samples in the run's shuffled order."""
 
     activation: int = 0
     output: int = 0
     bias: bool = True
     scaling: int = 0
     reduction: int = 0
+    optimizer: int = 0
+    batch_size: int = 0
+    shuffle: bool = False
 
     @classmethod
-    def of(cls, activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum"):
+    def of(cls, activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
+           optimizer="gd", batch_size=0, shuffle=False):
         """The variant of these names; ValueError naming a value that is not one."""
         for value, names, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
-                                   (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction")):
+                                   (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction"),
+                                   (optimizer, OPTIMIZERS, "optimizer")):
             if value not in names:
                 raise ValueError(f"{what} must be one of {', '.join(names)}; got {value!r}")
-        if not isinstance(bias, (bool, np.bool_)):
-            raise ValueError(f"bias must be True or False; got {bias!r}")
+        for value, what in ((bias, "bias"), (shuffle, "shuffle")):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{what} must be True or False; got {value!r}")
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 0:
+            raise ValueError(f"batch_size must be 0 (the whole data set per update) or a number of samples >= 1; "
+                             f"got {batch_size!r}")
+        if shuffle and batch_size == 0:
+            raise ValueError("shuffle=True needs batch_size >= 1 (a full-batch update does not depend on the order)")
         return cls(ACTIVATIONS.index(activation), ACTIVATIONS.index(output), bool(bias), SCALINGS.index(scaling),
-                   REDUCTIONS.index(reduction))
+                   REDUCTIONS.index(reduction), OPTIMIZERS.index(optimizer), int(batch_size), bool(shuffle))
 
     def scales(self, n_inputs, hidden):
         """(s1, s2): the factors on X W1 and a1 W2 of the parameterisation (1.0 where standard)."""
@@ -162,6 +177,8 @@ class Batch:
     order: np.ndarray  # argsort of checkpoints
     checkpoints_sorted: np.ndarray  # (K,) int64, read-only
     lane_args: tuple  # lr_hidden, lr_output, loss code, bce_eps, momentum, criterion code, margin, tol, early_stop
+    opt_args: np.ndarray  # (5, L) working dtype, read-only: the rows of kernels.vocab.OPT_ARGS
+    seeds: np.ndarray  # (L,) uint64, read-only: the runs' seeds, which draw the shuffles
     variant: Variant
     b1: np.ndarray  # the biases the kernel is given: the caller's, or zeros (never read) without biases
     b2: np.ndarray
@@ -181,6 +198,16 @@ class Batch:
     @property
     def has_momentum(self):
         return bool(np.any(self.lane_args[4] != 0))
+
+    @property
+    def has_weight_decay(self):
+        return bool(np.any(self.opt_args[A_WD] != 0))
+
+    @property
+    def general(self):
+        """Whether the call needs more than full-batch gradient descent with heavy-ball momentum: another
+        optimizer, weight decay or minibatches (the general kernels)."""
+        return self.variant.optimizer != GD or self.variant.batch_size > 0 or self.has_weight_decay
 
     def result(self, out_f, out_i, out_outputs, out_ck):
         """The `TrainResult` of a kernel's outputs, the CPU's or the GPU's (rows in the order of
@@ -234,8 +261,32 @@ def _learning_rates(lr, lr_hidden, lr_output):
     return lr_hidden, lr_output
 
 
+def _in_range(arr, what, lo, hi=None):
+    """arr itself, or ValueError naming the first value outside [lo, hi) (hi None: no upper bound)."""
+    bad = ~(arr >= lo) if hi is None else ~((arr >= lo) & (arr < hi))
+    if np.any(bad):
+        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi})"
+        raise ValueError(f"{what} must be {allowed}; got {arr[np.flatnonzero(bad)[0]]!r}")
+    return arr
+
+
+def _optimizer_lanes(dtype, n_lanes, beta1, beta2, opt_eps, weight_decay, decay_biases, shuffle_seed):
+    """(opt_args (5, L) in the working dtype, seeds (L,) uint64), validated (kernels.vocab.OPT_ARGS)."""
+    rows = [_in_range(_per_lane(beta1, np.float64, "beta1", n_lanes), "beta1", 0, 1),
+            _in_range(_per_lane(beta2, np.float64, "beta2", n_lanes), "beta2", 0, 1),
+            _in_range(_per_lane(opt_eps, np.float64, "opt_eps", n_lanes), "opt_eps", 0),
+            _in_range(_per_lane(weight_decay, np.float64, "weight_decay", n_lanes), "weight_decay", 0),
+            _per_lane(decay_biases, np.bool_, "decay_biases", n_lanes)]
+    if not np.all(np.isfinite(rows[3])):
+        raise ValueError("weight_decay must be finite")
+    seeds = np.asarray(shuffle_seed)
+    if seeds.dtype.kind not in "iu" or np.any(seeds < 0) or np.any(seeds >= 2**32):
+        raise ValueError("shuffle_seed must be integers in [0, 2**32)")
+    return _owned(np.stack([np.asarray(r, dtype) for r in rows])), _per_lane(seeds, np.uint64, "shuffle_seed", n_lanes)
+
+
 def _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, momentum, criterion, margin, tol,
-               early_stop, checkpoints, variant, b1, b2):
+               early_stop, checkpoints, variant, b1, b2, optimizer_lanes):
     """Shapes in range, data, epochs, checkpoints and per-lane hyperparameters. Returns a `Batch`."""
     n_samples = X.shape[0]
     n_inputs, hidden, n_lanes = W1.shape
@@ -271,28 +322,36 @@ def _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, mom
     )
     if variant.output == IDENTITY and np.any(lane_args[2] == BCE):
         raise ValueError("loss 'bce' needs a sigmoid output (output='identity' is a regression: use 'mse')")
+    if np.any(lane_args[4] != 0) and OPTIMIZERS[variant.optimizer] not in ("gd", "nesterov"):
+        raise ValueError(f"momentum is an argument of the optimizers 'gd' and 'nesterov', not of "
+                         f"{OPTIMIZERS[variant.optimizer]!r} (its moments are beta1 and beta2)")
+    opt_args, seeds = _optimizer_lanes(dtype, n_lanes, *optimizer_lanes)
     return Batch(X, Y, dtype, n_samples, n_inputs, hidden, n_lanes, epochs, ck, order, ck_sorted, lane_args,
-                 variant, b1, b2)
+                 opt_args, seeds, variant, b1, b2)
 
 
 def prepare(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
             momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
-            activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum"):
+            activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
+            optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
+            batch_size=0, shuffle=False, shuffle_seed=0):
     """Validate and convert the arguments of a training call (those of `train`,
     but for the CPU-only `threads` and `tile`); returns a `Batch`. Raises
     TypeError or ValueError with a one-line message on bad input."""
-    variant = Variant.of(activation, output, bias, scaling, reduction)
+    variant = Variant.of(activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle)
     lr_hidden, lr_output = _learning_rates(lr, lr_hidden, lr_output)
     X, Y, dtype, b1, b2 = _check_arrays(X, Y, W1, b1, W2, b2, variant.bias)
     return _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, momentum, criterion, margin,
-                      tol, early_stop, checkpoints, variant, b1, b2)
+                      tol, early_stop, checkpoints, variant, b1, b2,
+                      (beta1, beta2, opt_eps, weight_decay, decay_biases, shuffle_seed))
 
 
 def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
           momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
           activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
-          threads=1, tile=None):
-    """Train L networks of shape D-H-1 by full-batch gradient descent.
+          optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
+          batch_size=0, shuffle=False, shuffle_seed=0, threads=1, tile=None):
+    """Train L networks of shape D-H-1 by gradient descent (full batch, as the notebooks, by default).
 
     X (N, D) inputs and Y (N,) targets are shared by all lanes (targets in
     [0, 1] for a sigmoid output). W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)
@@ -304,7 +363,15 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     ('margin'/'loss'), margin, tol, early_stop. The model is the same for all
     lanes: activation of the hidden units, output ('sigmoid'/'identity'),
     bias, scaling ('standard'/'ntk'/'mean-field'), reduction ('sum'/'mean');
-    see kernels.reference for the math. `checkpoints` is a count of
+    see kernels.reference for the math. The update scheme is the same for
+    all lanes too: optimizer ('gd' with `momentum` as heavy ball, 'nesterov',
+    'adam', 'adamw', 'rmsprop': torch.optim's forms), batch_size (0: the
+    whole data set per update; k: minibatches of k) and shuffle (each
+    epoch's samples in the order drawn from the lane's `shuffle_seed`);
+    per lane: beta1, beta2 (RMSprop's alpha), opt_eps, weight_decay (L2 in
+    the gradient, decoupled for 'adamw'), decay_biases, shuffle_seed. The
+    hyperparameters an optimizer does not use are ignored, but momentum != 0
+    with Adam, AdamW or RMSprop is refused. `checkpoints` is a count of
     log-spaced states or an explicit sequence of states in [0, epochs].
     `threads` blocks of lanes train in parallel. `tile` (lanes trained
     together in cache; by default chosen by shape) changes speed, never results.
@@ -312,7 +379,9 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     batch = prepare(X, Y, W1, b1, W2, b2, epochs, lr=lr, lr_hidden=lr_hidden, lr_output=lr_output, loss=loss,
                     bce_eps=bce_eps, momentum=momentum, criterion=criterion, margin=margin, tol=tol,
                     early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
-                    scaling=scaling, reduction=reduction)
+                    scaling=scaling, reduction=reduction, optimizer=optimizer, beta1=beta1, beta2=beta2,
+                    opt_eps=opt_eps, weight_decay=weight_decay, decay_biases=decay_biases, batch_size=batch_size,
+                    shuffle=shuffle, shuffle_seed=shuffle_seed)
     tile = int(tile or default_tile(batch.dtype, batch.n_samples, batch.n_inputs, batch.hidden))
     if tile < 1:
         raise ValueError(f"tile must be >= 1; got {tile}")
@@ -322,7 +391,10 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     ck_sorted = batch.checkpoints_sorted
     epochs = batch.epochs
     X, model, out, bias = batch.kernel_model()
-    kernel = _k.train_range_for(batch.variant.activation, bool(np.any(model != 1)))
+    variant = batch.variant
+    kernel = _k.train_range_for(variant.activation, bool(np.any(model != 1)), batch.general)
+    opt_args, seeds = batch.opt_args, batch.seeds
+    optimizer, batch_size, shuffle = variant.optimizer, variant.batch_size, variant.shuffle
 
     out_f = np.full((N_FLOAT_STATS, n_lanes), np.nan)
     out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)
@@ -330,8 +402,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
 
     def run(lo, hi):
-        kernel(X, Y, W1, b1, W2, b2, *lane_args, epochs, ck_sorted, model, out, bias, lo, hi, tile,
-               out_f, out_i, out_outputs, out_ck)
+        kernel(X, Y, W1, b1, W2, b2, *lane_args, opt_args, seeds, epochs, ck_sorted, model, out, bias, optimizer,
+               batch_size, shuffle, lo, hi, tile, out_f, out_i, out_outputs, out_ck)
 
     threads = max(1, min(int(threads or os.cpu_count() or 1), -(-n_lanes // tile))) if n_lanes else 1
     if threads == 1:

@@ -40,12 +40,19 @@ from numba import njit
 
 from kernels.activations import activate, pre_activation, saturates, slope
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
+from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
 from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
-from kernels.vocab import (BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
+from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
                            F_GRAD_NORM, F_LOSS_RATIO_SUM, F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
                            F_SAT_OUTPUT_START, F_TRAINABILITY, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED,
-                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, KERNEL_JIT, SIGMOID)
+                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, ADAM, ADAMW, GD, KERNEL_JIT, NESTEROV, RMSPROP, SIGMOID)
+
+# Rows of a tile's per-lane optimizer state: hyperparameters, the running products beta1^t and beta2^t,
+# Adam's factors of the current update (per layer rate: _H hidden, _O output) and AdamW's shrink factors.
+(H_BETA1, H_OMB1, H_BETA2, H_OMB2, H_EPS, H_WD, H_DECB, H_B1T, H_B2T, H_KH, H_KO, H_C2, H_SHH,
+ H_SHO) = range(14)
+N_H = 14
 
 
 @njit(**KERNEL_JIT)
@@ -208,11 +215,113 @@ def _times(x, factor, factors):
     return x * factor if factors else x
 
 
-def train_range_for(activation, factors):
-    """The kernel of an activation code (kernels.vocab.ACTIVATIONS), and of whether the output's sum and
-    delta have factors (s2 != 1 or the mean reduction), built once per process; Numba compiles it per
-    dtype at its first call, or loads it from its cache."""
-    key = (int(activation), bool(factors))
+@njit(**KERNEL_JIT)
+def _load_optimizer(j, g, one, opt_args, t_lrh, t_lro, oh, sw1, sb1, sw2, sb2):
+    """Tile slot j (lane g): its optimizer's hyperparameters and derived factors, beta^t = 1, s = 0."""
+    zero = one - one
+    beta1, beta2, wd = opt_args[A_BETA1, g], opt_args[A_BETA2, g], opt_args[A_WD, g]
+    oh[H_BETA1, j] = beta1
+    oh[H_OMB1, j] = one - beta1
+    oh[H_BETA2, j] = beta2
+    oh[H_OMB2, j] = one - beta2
+    oh[H_EPS, j] = opt_args[A_EPS, g]
+    oh[H_WD, j] = wd
+    oh[H_DECB, j] = opt_args[A_DECAY_BIASES, g]
+    oh[H_B1T, j] = one
+    oh[H_B2T, j] = one
+    oh[H_SHH, j] = decay_factor(t_lrh[j], wd, one)
+    oh[H_SHO, j] = decay_factor(t_lro[j], wd, one)
+    for h in range(sw1.shape[1]):
+        for d in range(sw1.shape[0]):
+            sw1[d, h, j] = zero
+        sb1[h, j] = zero
+        sw2[h, j] = zero
+    sb2[j] = zero
+
+
+@njit(**KERNEL_JIT)
+def _update(opt, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2,
+            t_lrh, t_lro, t_mom, oh):
+    """One update of every parameter of the tile's lanes by optimizer `opt` (kernels/optimizers.py), each
+    layer at its own rate; weights decay where weight_decay != 0, biases also with decay_biases.
+
+    The optimizer is chosen here, once per update, and each branch inlines `_update_with` with its code as
+    a constant, so the loops over lanes hold one optimizer's arithmetic (and vectorise). Compiled once per
+    dtype, not per kernel: every kernel calls it."""
+    if opt == GD:
+        _update_with(GD, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
+                     t_lro, t_mom, oh)
+    elif opt == NESTEROV:
+        _update_with(NESTEROV, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
+                     t_lro, t_mom, oh)
+    elif opt == ADAM:
+        _update_with(ADAM, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
+                     t_lro, t_mom, oh)
+    elif opt == ADAMW:
+        _update_with(ADAMW, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
+                     t_lro, t_mom, oh)
+    else:
+        _update_with(RMSPROP, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
+                     t_lro, t_mom, oh)
+
+
+@njit(inline="always", **KERNEL_JIT)
+def _update_with(opt, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2,
+                 t_lrh, t_lro, t_mom, oh):
+    """`_update` for the optimizer code `opt`, a constant where it is inlined."""
+    n_inputs, hidden = w1.shape[0], w1.shape[1]
+    if uses_first_moment(opt):
+        for j in range(active):
+            b1t = oh[H_B1T, j] * oh[H_BETA1, j]
+            b2t = oh[H_B2T, j] * oh[H_BETA2, j]
+            oh[H_B1T, j] = b1t
+            oh[H_B2T, j] = b2t
+            kh, c2 = adam_factors(t_lrh[j], b1t, b2t, one)
+            ko, c2 = adam_factors(t_lro[j], b1t, b2t, one)
+            oh[H_KH, j] = kh
+            oh[H_KO, j] = ko
+            oh[H_C2, j] = c2
+    for h in range(hidden):
+        for d in range(n_inputs):
+            for j in range(active):
+                w1[d, h, j], vw1[d, h, j], sw1[d, h, j] = update(
+                    w1[d, h, j], gw1[d, h, j], vw1[d, h, j], sw1[d, h, j], opt, oh[H_WD, j] != 0, t_lrh[j], t_mom[j],
+                    oh[H_BETA1, j], oh[H_OMB1, j], oh[H_BETA2, j], oh[H_OMB2, j], oh[H_EPS, j], oh[H_WD, j],
+                    oh[H_SHH, j], oh[H_KH, j], oh[H_C2, j])
+        for j in range(active):
+            w2[h, j], vw2[h, j], sw2[h, j] = update(
+                w2[h, j], gw2[h, j], vw2[h, j], sw2[h, j], opt, oh[H_WD, j] != 0, t_lro[j], t_mom[j],
+                oh[H_BETA1, j], oh[H_OMB1, j], oh[H_BETA2, j], oh[H_OMB2, j], oh[H_EPS, j], oh[H_WD, j],
+                oh[H_SHO, j], oh[H_KO, j], oh[H_C2, j])
+        if bias:
+            for j in range(active):
+                b1[h, j], vb1[h, j], sb1[h, j] = update(
+                    b1[h, j], gb1[h, j], vb1[h, j], sb1[h, j], opt, oh[H_WD, j] != 0 and oh[H_DECB, j] != 0,
+                    t_lrh[j], t_mom[j], oh[H_BETA1, j], oh[H_OMB1, j], oh[H_BETA2, j], oh[H_OMB2, j], oh[H_EPS, j],
+                    oh[H_WD, j], oh[H_SHH, j], oh[H_KH, j], oh[H_C2, j])
+    if bias:
+        for j in range(active):
+            b2[j], vb2[j], sb2[j] = update(
+                b2[j], gb2[j], vb2[j], sb2[j], opt, oh[H_WD, j] != 0 and oh[H_DECB, j] != 0, t_lro[j], t_mom[j],
+                oh[H_BETA1, j], oh[H_OMB1, j], oh[H_BETA2, j], oh[H_OMB2, j], oh[H_EPS, j], oh[H_WD, j],
+                oh[H_SHO, j], oh[H_KO, j], oh[H_C2, j])
+
+
+@njit(**KERNEL_JIT)
+def _move_optimizer(src, dst, oh, t_seed):
+    """Compaction: the optimizer state and the shuffle seed of tile slot src move to slot dst."""
+    for i in range(oh.shape[0]):
+        oh[i, dst] = oh[i, src]
+    t_seed[dst] = t_seed[src]
+
+
+def train_range_for(activation, factors, general=False):
+    """The kernel of an activation code (kernels.vocab.ACTIVATIONS), of whether the output's sum and
+    delta have factors (s2 != 1 or the mean reduction), and of whether it is general: the optimizers of
+    kernels/optimizers.py, weight decay, minibatches. Without, it is the notebooks' full-batch gradient
+    descent with heavy-ball momentum, nothing else compiled in. Built once per process; Numba compiles
+    it per dtype at its first call, or loads it from its cache."""
+    key = (int(activation), bool(factors), bool(general))
     kernel = _KERNELS.get(key)
     if kernel is None:
         with _BUILD:
@@ -222,22 +331,26 @@ def train_range_for(activation, factors):
     return kernel
 
 
-def _build(act, factors):
+def _build(act, factors, general):
     ACT = act
     FACTORS = factors
+    GENERAL = general
 
     @njit(**KERNEL_JIT)
     def train_range(X, Y, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum,
-                    crit_code, margin, tol, early_stop, epochs, checkpoints, model, out, bias,
-                    lo, hi, tile, out_f, out_i, out_outputs, out_ck):
+                    crit_code, margin, tol, early_stop, opt_args, seeds, epochs, checkpoints, model, out, bias,
+                    optimizer, batch_size, shuffle, lo, hi, tile, out_f, out_i, out_outputs, out_ck):
         """Train lanes lo..hi-1 in place; write their statistics.
 
         X (N, D) (the inputs times s1), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one
         float dtype. Per-lane arrays (L,): lr_hidden, lr_output, bce_eps, momentum, margin, tol in
         that dtype; loss_code and crit_code int8 (indices into kernels.vocab.LOSSES, CRITERIA);
-        early_stop bool. checkpoints: sorted int64 states. model: (s2, r) in the dtype, the output
+        early_stop bool. opt_args (5, L) in the dtype: the rows of kernels.vocab.OPT_ARGS; seeds (L,)
+        uint64: the runs' seeds, which draw the shuffles. checkpoints: sorted int64 states. model: (s2, r) in the dtype, the output
         scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
-        code; bias: whether the biases are trained (without, they are zero and stay so).
+        code; bias: whether the biases are trained (without, they are zero and stay so). optimizer: a code
+        of kernels.vocab.OPTIMIZERS; batch_size: samples per update (0: the whole data set); shuffle: each
+        epoch's samples in the run's shuffled order (kernels/optimizers.py's shuffle_into).
         Outputs (float64 and int64, lanes last): out_f (len(FLOAT_STATS), L), out_i (len(INT_STATS), L),
         out_outputs (N, L), out_ck (K, L) (pre-filled with NaN by the caller).
         """
@@ -291,6 +404,22 @@ def _build(act, factors):
         stop = np.empty(tile, np.bool_)
         score = np.empty((4, tile), np.float64)  # L_0, then the sums of kernels/trainability.py
         ediv = np.empty(tile, np.int64)
+        # The optimizers' state (second moments, per-lane hyperparameters) and the minibatches' buffers.
+        gt = tile if GENERAL else 0
+        sw1 = np.zeros((n_inputs, hidden, gt), dt)
+        sb1 = np.zeros((hidden, gt), dt)
+        sw2 = np.zeros((hidden, gt), dt)
+        sb2 = np.zeros(gt, dt)
+        oh = np.zeros((N_H, gt), dt)
+        t_seed = np.zeros(gt, np.uint64)
+        per_batch = batch_size if batch_size > 0 else n_samples
+        n_batches = -(-n_samples // per_batch)
+        perm = np.zeros((gt if shuffle else 0, n_samples), np.int64)
+        xb = np.empty((n_inputs, gt), dt)
+        yb = np.empty(gt, dt)
+        batch_factor = np.empty(n_batches, dt)  # the mean's 1 / (samples in batch i); 1 with the sum
+        for i in range(n_batches):
+            batch_factor[i] = one / min(per_batch, n_samples - i * per_batch) if rg != one else rg
 
         for t0 in range(lo, hi, tile):
             active = min(tile, hi - t0)
@@ -316,6 +445,9 @@ def _build(act, factors):
                 for i in range(1, 4):
                     score[i, j] = 0.0
                 ediv[j] = -1
+                if GENERAL:
+                    t_seed[j] = seeds[g]
+                    _load_optimizer(j, g, one, opt_args, t_lrh, t_lro, oh, sw1, sb1, sw2, sb2)
                 sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, ACT, out)
                 out_f[F_SAT_HIDDEN_START, g] = sh
                 out_f[F_SAT_OUTPUT_START, g] = so
@@ -497,13 +629,80 @@ def _build(act, factors):
                             _move_params(j, kept, gw1, gb1, gw2, gb2)
                             _move_hyper(j, kept, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_crit_loss,
                                         t_early, lane, first, min_loss, score, ediv)
+                            if GENERAL:
+                                _move_params(j, kept, sw1, sb1, sw2, sb2)
+                                _move_optimizer(j, kept, oh, t_seed)
                         kept += 1
                     active = kept
                     if active == 0:
                         break
 
-                # Update: plain gradient descent, or heavy-ball momentum; each layer at its own rate.
-                if has_mom:
+                if GENERAL:  # the optimizers of kernels/optimizers.py, per minibatch or per epoch
+                    if batch_size > 0:
+                        # An epoch of minibatches: samples start..stop-1 of the epoch's order (dataset order, or
+                        # each lane's shuffle), per lane gathered into xb, yb; forward, backward, one update each.
+                        if shuffle:
+                            for j in range(active):
+                                shuffle_into(perm[j], t_seed[j], e)
+                        for i in range(n_batches):
+                            start = i * per_batch
+                            rb = batch_factor[i]
+                            s2rb = s2 * rb
+                            for j in range(active):
+                                gb2[j] = zero
+                            for h in range(hidden):
+                                for j in range(active):
+                                    gb1[h, j] = zero
+                                    gw2[h, j] = zero
+                                for d in range(n_inputs):
+                                    for j in range(active):
+                                        gw1[d, h, j] = zero
+                            for pos in range(start, min(start + per_batch, n_samples)):
+                                for j in range(active):
+                                    n = perm[j, pos] if shuffle else pos
+                                    yb[j] = Y[n]
+                                    for d in range(n_inputs):
+                                        xb[d, j] = X[n, d]
+                                for j in range(active):
+                                    z2[j] = zero
+                                for h in range(hidden):
+                                    for j in range(active):
+                                        a1[h, j] = zero
+                                    for d in range(n_inputs):
+                                        for j in range(active):
+                                            a1[h, j] += xb[d, j] * w1[d, h, j]
+                                    for j in range(active):
+                                        a = activate(a1[h, j] + b1[h, j], ACT, one)
+                                        a1[h, j] = a
+                                        z2[j] += a * w2[h, j]
+                                for j in range(active):
+                                    a = pre_activation(z2[j], b2[j], s2, FACTORS, True)
+                                    if out_sigmoid:
+                                        a = activate(a, SIGMOID, one)
+                                        dz = bce_delta(a, yb[j], t_eps[j], one) if t_bce[j] else mse_delta(a, yb[j], one)
+                                    else:
+                                        dz = mse_delta_linear(a, yb[j])
+                                    gb2[j] += _times(dz, rb, FACTORS)
+                                    d2[j] = _times(dz, s2rb, FACTORS)
+                                for h in range(hidden):
+                                    for j in range(active):
+                                        a = a1[h, j]
+                                        dz = d2[j]
+                                        gw2[h, j] += a * dz
+                                        dz1 = (dz * w2[h, j]) * slope(a, ACT, one)
+                                        gb1[h, j] += dz1
+                                        a1[h, j] = dz1
+                                    for d in range(n_inputs):
+                                        for j in range(active):
+                                            gw1[d, h, j] += xb[d, j] * a1[h, j]
+                            _update(optimizer, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2,
+                                    vb2, sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
+                    else:
+                        _update(optimizer, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                                sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
+                # Else the notebooks' update: plain gradient descent, or heavy-ball momentum; each layer at its
+                # own rate.
+                elif has_mom:
                     for h in range(hidden):
                         for d in range(n_inputs):
                             for j in range(active):

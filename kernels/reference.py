@@ -123,14 +123,10 @@ but not applied and gives `grad_norm`. Statistics:
 """
 import numpy as np
 
-from kernels.vocab import (ACTIVATIONS, LOSSES, OUTPUTS, RATIO_CAP, REDUCTIONS, SATURATION_Z, SCALINGS, SIGMOID,
-                           TAIL_STATES)
+from kernels.vocab import (ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, RATIO_CAP, REDUCTIONS, SATURATION_Z, SCALINGS,
+                           SIGMOID, TAIL_STATES)
 
 OUTPUT_SATURATION_Z = SATURATION_Z[SIGMOID]
-
-# The optimizers (the module docstring gives their updates). They move to kernels.vocab, where a name's
-# index is its code, when the kernels take them.
-OPTIMIZERS = ("gd", "nesterov", "adam", "adamw", "rmsprop")
 
 MASK64 = 2**64 - 1
 

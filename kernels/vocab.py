@@ -26,6 +26,13 @@ STANDARD, NTK, MEAN_FIELD = range(len(SCALINGS))
 REDUCTIONS = ("sum", "mean")
 SUM, MEAN = range(len(REDUCTIONS))
 
+# Optimizers (kernels/optimizers.py gives their updates): compiled into the kernels, one per call.
+OPTIMIZERS = ("gd", "nesterov", "adam", "adamw", "rmsprop")
+GD, NESTEROV, ADAM, ADAMW, RMSPROP = range(len(OPTIMIZERS))
+# The optimizers' per-lane values, rows of the kernels' (5, lanes) argument (decay_biases as 1 or 0).
+OPT_ARGS = ("beta1", "beta2", "opt_eps", "weight_decay", "decay_biases")
+A_BETA1, A_BETA2, A_EPS, A_WD, A_DECAY_BIASES = range(len(OPT_ARGS))
+
 INIT_SCHEMES = ("normal", "uniform", "xavier", "numpy-legacy-normal", "numpy-legacy-uniform")
 DTYPES = ("float64", "float32")
 

@@ -9,7 +9,7 @@ from kernels.init import initial_lanes
 from kernels.vocab import CRITERIA, LOSSES
 from sweep.collect import collect, weight_lists
 from sweep.datasets import content_digest
-from sweep.params import MODEL
+from sweep.params import CALL, DEFAULTS, call_arguments
 
 
 def user_checkpoints(spec, epochs):
@@ -22,12 +22,20 @@ def user_checkpoints(spec, epochs):
 def lane_hyperparameters(runs):
     """The kernels' per-lane hyperparameter arguments from a runs table: one array per parameter, in lane
     order (the kernels are compiled per argument type, so every caller passes the same types); the loss
-    and the criterion as the kernels' codes (their index in kernels.vocab), not a string per lane."""
+    and the criterion as the kernels' codes (their index in kernels.vocab), not a string per lane. The
+    optimizer's hyperparameters that do not apply to a run (null in its row) take their defaults, which
+    its optimizer never reads; the shuffles are drawn from the runs' seeds."""
+    def rate(name):
+        return runs[name].fillna(DEFAULTS[name]).to_numpy(float)
+
     return dict(lr_hidden=runs["lr_hidden"].to_numpy(float), lr_output=runs["lr_output"].to_numpy(float),
                 loss=_name_codes(runs["loss"], LOSSES),
                 bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
                 criterion=_name_codes(runs["criterion"], CRITERIA), margin=runs["margin"].to_numpy(float),
-                tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool))
+                tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool),
+                beta1=rate("beta1"), beta2=rate("beta2"), opt_eps=rate("opt_eps"),
+                weight_decay=runs["weight_decay"].to_numpy(float), decay_biases=runs["decay_biases"].to_numpy(bool),
+                shuffle_seed=runs["seed"].to_numpy(np.int64))
 
 
 def _name_codes(column, names):
@@ -39,10 +47,10 @@ def _name_codes(column, names):
 
 
 def model_arguments(runs):
-    """The model of a chunk's runs (shared by all of them: chunks are planned per variant), as the kernels'
-    keyword arguments."""
+    """The model and update scheme of a chunk's runs (`sweep.params.CALL`, shared by all of them: chunks are
+    planned per variant), as the kernels' keyword arguments."""
     first = runs.iloc[0]
-    return {name: (bool(first[name]) if name == "bias" else str(first[name])) for name in MODEL}
+    return call_arguments(first[name] for name in CALL)
 
 
 def _trainer(device):

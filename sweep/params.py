@@ -18,8 +18,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from kernels.vocab import (ACTIVATIONS, CRITERIA, DTYPES, INIT_SCHEMES as INITS, LOSSES, MAX_HIDDEN, OUTPUTS,
-                           REDUCTIONS, SCALINGS)
+from kernels.vocab import (ACTIVATIONS, CRITERIA, DTYPES, INIT_SCHEMES as INITS, LOSSES, MAX_HIDDEN, MAX_SAMPLES,
+                           OPTIMIZERS, OUTPUTS, REDUCTIONS, SCALINGS)
 from sweep.errors import GridError
 
 BUILTIN_DATASETS = ("xor", "and", "or", "nand", "xnor", "parity3")
@@ -261,10 +261,12 @@ PARAMS = (
           "The gradient over samples: `sum` (the notebooks') or `mean` (divided by the number of samples, so "
           "published learning rates work as printed). The reported losses are means either way.",
           choices=REDUCTIONS, aliases=("grad_reduction", "average", "batch_mean")),
-    Param("epochs", "int", 10000, "Full-batch gradient-descent updates per run (an upper bound with `early_stop`).",
+    Param("epochs", "int", 10000, "Passes over the data set per run: one update each with the full batch, one per "
+          "minibatch with `batch_size` (an upper bound with `early_stop`).",
           lo=1, hi=MAX_EPOCHS, aliases=("n_epochs", "num_epochs", "iterations", "steps", "epoch")),
     Param("lr", "float", 0.1,
-          "Learning rate: `W -= lr * dW` every epoch (gradients summed over samples, as in the notebooks).",
+          "Learning rate: `W -= lr * dW` every update (gradients summed over samples, as in the notebooks); "
+          "the step size of every optimizer.",
           lo=0, lo_open=True,
           aliases=("learning_rate", "eta", "rate", "step_size", "alpha")),
     Param("lr_hidden", "float", None,
@@ -281,8 +283,36 @@ PARAMS = (
     Param("bce_eps", "float", 1e-8, "The epsilon inside the logs of `bce` and its gradient (0 gives a - y).",
           lo=0, hi=1, hi_open=True, aliases=("eps", "epsilon")),
     Param("momentum", "float", 0.0,
-          "Heavy-ball momentum: v = momentum * v + dW; W -= lr * v. 0 is plain gradient descent.",
+          "Momentum of `gd` (heavy ball: v = momentum * v + dW; W -= lr * v) and `nesterov`. 0 is plain gradient "
+          "descent. Other optimizers: 0 (it does not apply).",
           lo=0, hi=1, hi_open=True, aliases=("beta", "mu")),
+    Param("optimizer", "choice", "gd",
+          "`gd` (gradient descent, with `momentum` as heavy ball), `nesterov`, `adam`, `adamw` (decoupled weight "
+          "decay) or `rmsprop`: torch.optim's update forms (docs/optimizers.md).",
+          choices=OPTIMIZERS, aliases=("optim", "opt", "method", "update_rule", "solver")),
+    Param("beta1", "float", 0.9, "Decay of Adam's and AdamW's first moment. Other optimizers: null.",
+          lo=0, hi=1, hi_open=True, aliases=("b1", "adam_beta1", "beta_1")),
+    Param("beta2", "float", 0.999,
+          "Decay of the second moment: Adam's and AdamW's beta2, RMSprop's alpha. Other optimizers: null.",
+          lo=0, hi=1, hi_open=True, aliases=("b2", "adam_beta2", "beta_2", "rho", "rmsprop_alpha")),
+    Param("opt_eps", "float", 1e-8,
+          "The epsilon added to the root of the second moment (Adam, AdamW, RMSprop). Other optimizers: null.",
+          lo=0, aliases=("adam_eps", "optimizer_eps", "epsilon_adam")),
+    Param("weight_decay", "float", 0.0,
+          "L2 weight decay: `weight_decay * W` added to the gradient, or (adamw) W shrunk by `1 - lr * "
+          "weight_decay` before the step. Weights only, unless `decay_biases`.",
+          lo=0, aliases=("wd", "l2", "decay", "l2_penalty")),
+    Param("decay_biases", "bool", False,
+          "Biases decay too. Runs without weight decay or without biases: false (it does not apply).",
+          aliases=("decay_bias", "bias_decay", "weight_decay_biases")),
+    Param("batch_size", "int", 0,
+          "Samples per update: 0 = the whole data set (full batch); 1 = online, one sample per update; k = "
+          "minibatches of k, the last one smaller when k does not divide the data set (k >= its size: one batch).",
+          lo=0, hi=MAX_SAMPLES, aliases=("minibatch", "minibatch_size", "mini_batch", "bs", "batch")),
+    Param("shuffle", "bool", False,
+          "Minibatches: a new order of the samples every epoch, drawn from the run's seed and the epoch "
+          "(docs/optimizers.md); `false`: data set order. Full batch: false (it does not apply).",
+          aliases=("shuffled", "permute", "random_order")),
     Param("init", "choice", "normal",
           "Initial weights: `normal` (N(0, 1) x init_scale), `uniform` (U(-1, 1) x init_scale), `xavier` "
           "(Glorot uniform x init_scale), all with biases = bias_init; `numpy-legacy-normal` (notebooks 000/002: "
@@ -323,6 +353,19 @@ PARAMS = (
 PARAM = {p.name: p for p in PARAMS}
 # The model: one compiled kernel variant, the same for every lane of a kernel call (chunks are planned by it).
 MODEL = ("activation", "output", "bias", "scaling", "reduction")
+# The optimizer and the update scheme (sweep/grid/applies.py: those that apply to some runs only).
+OPTIMIZATION = ("optimizer", "beta1", "beta2", "opt_eps", "weight_decay", "decay_biases", "batch_size", "shuffle")
+# What every lane of one kernel call shares (chunks are planned by it): the model and the update scheme.
+CALL = MODEL + ("optimizer", "batch_size", "shuffle")
+# Parameters added after the first results were written: hashed into run_id only away from their defaults,
+# so the runs from before keep their ids (sweep/grid/ids.py).
+HASHED_OFF_DEFAULT = MODEL + OPTIMIZATION
+
+
+def call_arguments(values):
+    """Values of `CALL`'s parameters, in its order, as the kernels' keyword arguments in their types."""
+    kinds = {"bias": bool, "shuffle": bool, "batch_size": int}
+    return {name: kinds.get(name, str)(value) for name, value in zip(CALL, values)}
 NAMES = tuple(PARAM)
 DEFAULTS = {p.name: p.default for p in PARAMS}
 
@@ -337,7 +380,7 @@ SETTINGS = (
           aliases=("limit", "max_size", "run_limit")),
     Param("chunk_size", "int", None, "At most this many networks (lanes) per kernel call. Default: 2,048, more "
           "(up to 65,536) for runs so cheap that 2,048 would train in milliseconds (docs/design.md).", lo=1,
-          hi=1_048_576, aliases=("chunk", "lanes", "batch_size")),
+          hi=1_048_576, aliases=("chunk", "lanes", "networks_per_call")),
     Param("record", "columns", None,
           "The result columns to store, e.g. `[\"trainability\"]` for a map of a million runs: a list of the "
           "statistics of docs/results.md (run_id and the parameter columns are always stored). Default: all.",

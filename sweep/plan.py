@@ -40,9 +40,9 @@ import pandas as pd
 
 from kernels.vocab import TILE_LANES  # lanes per kernel tile: fewer per worker leave workers idle
 from sweep.grid.ids import id_array, id_order, joined_ids
-from sweep.params import DEFAULTS, MODEL
+from sweep.params import CALL, DEFAULTS, call_arguments
 
-SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints") + MODEL
+SHAPE_KEY = ("dataset", "hidden", "epochs", "dtype", "checkpoints") + CALL
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +57,7 @@ class Chunk:
     checkpoints: object  # int (count) or tuple of epochs
     rows: np.ndarray  # positions of the runs in the runs table (iloc), in lane order
     ids: np.ndarray  # their run ids, 'S16' (by init, seed, run_id)
-    variant: tuple = tuple(DEFAULTS[name] for name in MODEL)  # the values of sweep.params.MODEL
+    variant: tuple = tuple(DEFAULTS[name] for name in CALL)  # the values of sweep.params.CALL
 
     @property
     def n_runs(self):
@@ -164,7 +164,7 @@ def plan_chunks(runs, chunk_size, datasets=None, order=None):
         dataset, hidden, epochs, dtype, checkpoints, *model = key
         lanes = chunk_size or auto_chunk_size(int(epochs), *datasets[dataset].X.shape, int(hidden))
         n_chunks = -(-rows.size // lanes)
-        variant = tuple(bool(v) if name == "bias" else str(v) for name, v in zip(MODEL, model))
+        variant = tuple(call_arguments(model).values())
         for part in np.array_split(rows, n_chunks):
             chunk_ids = ids[part]
             ordered = ids[order[np.sort(place[part])]]

@@ -439,9 +439,9 @@ def _warm_up(kinds, say=None, patience=1.5):
                 say("sweep: compiling the kernels (first start only: later starts load them from Numba's cache)")
         threading.Thread(target=tell, daemon=True).start()
     try:
-        from sweep.params import MODEL
+        from sweep.params import call_arguments
 
         for dtype, variant in kinds:
-            warm_up((dtype,), **dict(zip(MODEL, variant)))
+            warm_up((dtype,), **call_arguments(variant))
     finally:
         done.set()

@@ -11,9 +11,12 @@ extra; axis order).
 Two rules keep a run's identity its meaning. Learning rates are hashed
 resolved: ``lr`` when both layers share one (so ``lr = 0.5`` and
 ``lr_hidden = lr_output = 0.5`` are one run), else ``lr_hidden`` and
-``lr_output``. And the parameters of the model (`sweep.params.MODEL`: activation,
-output, bias, scaling, reduction) are left out at their defaults, so the runs
-of the sigmoid network keep the ids they had before the family existed.
+``lr_output``. And the parameters added since the first results (`sweep.params.HASHED_OFF_DEFAULT`: the
+model's activation, output, bias, scaling, reduction; the optimizer and its
+hyperparameters, batch_size, shuffle) are left out at their defaults, so the
+runs of the sigmoid network trained by full-batch gradient descent keep the
+ids they had before those existed. A parameter that does not apply to a run
+holds its neutral value (`sweep.grid.applies`), null ones left out too.
 
 There is one implementation, `run_ids`, for a whole runs table: it writes
 the JSON fragment of each distinct value once, and `sweep.grid.hashing`
@@ -29,7 +32,8 @@ import pandas as pd
 import pyarrow as pa
 
 from sweep import datasets as ds_mod
-from sweep.params import MODEL, PARAM, PARAMS
+from sweep.grid.applies import RULE, neutral_run
+from sweep.params import HASHED_OFF_DEFAULT, PARAM, PARAMS
 
 
 def run_id(params, datasets=None):
@@ -45,7 +49,11 @@ def run_id(params, datasets=None):
             value = value.item()
         elif isinstance(value, np.ndarray):
             value = value.tolist()
-        values[p.name] = [p.check(value)]
+        if p.name in RULE and (value is None or value != value):  # a null that does not apply, read back
+            values[p.name] = RULE[p.name].neutral
+        else:
+            values[p.name] = p.check(value)
+    values = {name: [value] for name, value in neutral_run(values).items()}
     known = dict(ds_mod.BUILTIN, **(datasets or {}))
     digests = {name: d.digest for name, d in known.items()}
     (one,) = run_ids(values, dict.fromkeys(values, np.zeros(1, dtype=np.int64)), digests)
@@ -84,7 +92,7 @@ def run_ids(values, codes, digests, rates=None):
     shared = ~np.isnan(lr)
     hashed = {"lr": _recode(lr), "lr_hidden": _recode(np.where(shared, np.nan, hidden)),
               "lr_output": _recode(np.where(shared, np.nan, output))}
-    for name in MODEL:  # hashed only away from their defaults
+    for name in HASHED_OFF_DEFAULT:  # hashed only away from their defaults
         default = PARAM[name].default
         hashed[name] = ([None if v == default else v for v in values[name]], codes[name])
     items = []  # (key, values per vocabulary entry, codes)
@@ -93,13 +101,14 @@ def run_ids(values, codes, digests, rates=None):
         items.append((name, vocab, c))
     items.append(("dataset_sha256", [digests[v] for v in values["dataset"]], codes["dataset"]))
     items.sort(key=lambda t: t[0])
-    # Every fragment carries a trailing comma (an omitted value is ''), but the last key's: it is never
-    # omitted, and the text is '{' + the fragments joined + '}'.
-    assert all(v is not None for v in items[-1][1]), f"{items[-1][0]} is the last key of a run's JSON"
+    # An omitted value is ''. The fragments before the first key that is never omitted (the anchor) carry a
+    # trailing comma, those after it a leading one, so the text '{' + the fragments joined + '}' is JSON
+    # whichever keys are left out.
+    anchor = next(i for i, (_, vocab, _) in enumerate(items) if all(v is not None for v in vocab))
     compiled = n >= COMPILED_FROM
     pieces, const = [], b"{"
     for i, (key, vocab, c) in enumerate(items):
-        frags = _fragments(key, vocab, b"" if i == len(items) - 1 else b",", packed=compiled)
+        frags = _fragments(key, vocab, b"," if i < anchor else b"", packed=compiled, lead=b"," if i > anchor else b"")
         if len(frags) == 1:
             const += frags[0] if isinstance(frags, list) else frags.data
             continue
@@ -120,11 +129,11 @@ def run_ids(values, codes, digests, rates=None):
 COMPILED_FROM = 64
 
 
-def _fragments(key, values, end, packed=False):
-    """b'"key":value' + end for each value (None, a value left out: b''): the pieces of the canonical JSON.
-    packed: a long vocabulary of integers (an axis of seeds) is written by NumPy, as a
+def _fragments(key, values, end, packed=False, lead=b""):
+    """lead + b'"key":value' + end for each value (None, a value left out: b''): the pieces of the canonical
+    JSON. packed: a long vocabulary of integers (an axis of seeds) is written by NumPy, as a
     `sweep.grid.hashing.Packed` table."""
-    prefix = (json.dumps(key) + ":").encode()
+    prefix = lead + (json.dumps(key) + ":").encode()
     if packed and len(values) >= PACK_FROM and set(map(type, values)) == {int}:
         try:
             ints = np.array(values, dtype=np.int64)

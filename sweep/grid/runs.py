@@ -22,6 +22,7 @@ import pandas as pd
 
 from sweep.datasets import first_target_outside_unit_interval
 from sweep.errors import GridError
+from sweep.grid.applies import RULE, neutralize
 from sweep.grid.errors import describe_point, in_file
 from sweep.grid.ids import id_order, id_strings, learning_rates, run_ids
 from sweep.params import PARAM
@@ -70,6 +71,7 @@ def _expand(grid):
         codes = {name: c[keep] for name, c in codes.items()}
         source = source[keep]
 
+    replaced = neutralize(values, codes)
     _check_checkpoints_within_epochs(values, codes, source, blocks)
     _check_data_fits_dtype(grid, values, codes)
     _check_output_fits(grid, values, codes, source, blocks)
@@ -79,7 +81,7 @@ def _expand(grid):
                      dtype="S16")
     order = id_order(ids)
     if _has_duplicates(ids, order):
-        _duplicate_error(ids, source, blocks, values, codes)
+        _duplicate_error(ids, source, blocks, values, codes, replaced)
     columns = {"run_id": pd.array(id_strings(ids), dtype="str")}
     for name in PARAM:
         columns[name] = _value_column(name, values[name], codes[name])
@@ -181,19 +183,30 @@ def _check_output_fits(grid, values, codes, source, blocks):
                             key=f"datasets.{name}")
 
 
-def _duplicate_error(ids, source, blocks, values, codes):
+def _duplicate_error(ids, source, blocks, values, codes, replaced):
     first = {}
     for i, run in enumerate(ids.tolist()):
         if run in first:
             pair = [first[run], i]
             break
         first[run] = i
+    moot = [name for name, mask in replaced.items() if mask[pair].any()]
+    if moot:
+        name = moot[0]
+        params = {n: values[n][codes[n][pair[0]]] for n in RULE[name].deciding}
+        raise GridError(f"runs with {describe_point(params)} differ only in {name}, which applies only where "
+                        f"{RULE[name].where} (elsewhere it is {_shown(RULE[name].neutral)}); give {name} its "
+                        f"values in a [[zip]] or [[extra]] with the runs it applies to, or [[exclude]] the others")
     varying = [n for n in PARAM if len(values[n]) > 1] or list(PARAM)
     params = {n: values[n][codes[n][pair[0]]] for n in varying}
     where = [blocks[b].path for b in sorted({int(source[r]) for r in pair})]
     where_text = " and ".join(where) if len(where) > 1 else f"twice in {where[0]}"
     raise GridError(f"duplicate run ({describe_point(params)}) from {where_text}; "
                     f"every run must differ (remove it from an [[extra]] or [[exclude]] it)")
+
+
+def _shown(value):
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _value_column(name, values, codes):
