@@ -266,7 +266,7 @@ def _in_range(arr, what, lo, hi=None):
     bad = ~(arr >= lo) if hi is None else ~((arr >= lo) & (arr < hi))
     if np.any(bad):
         allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi})"
-        raise ValueError(f"{what} must be {allowed}; got {arr[np.flatnonzero(bad)[0]]!r}")
+        raise ValueError(f"{what} must be {allowed}; got {arr[np.flatnonzero(bad)[0]].item()!r}")
     return arr
 
 

@@ -328,7 +328,8 @@ PARAMS = (
           "(b1, then b2) and multiplied by init_scale. numpy-legacy-uniform draws its biases either way (scaled "
           "only with `\"draw\"`). Rows hold null for drawn biases.",
           aliases=("b_init", "bias_value", "bias_start")),
-    Param("seed", "int", 0, "Seed of the initial weights (the only randomness in a run).", lo=0, hi=MAX_SEED,
+    Param("seed", "int", 0, "Seed of the initial weights and, with `shuffle`, of the order of the samples (the only randomness "
+          "in a run).", lo=0, hi=MAX_SEED,
           aliases=("seeds", "random_seed", "rng_seed", "random_state")),
     Param("dtype", "choice", "float64", "Working precision of the kernel.", choices=DTYPES,
           aliases=("precision", "float_type")),

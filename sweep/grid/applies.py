@@ -61,7 +61,7 @@ def neutral_run(params):
 def neutralize(values, codes):
     """Give every run the neutral value of each parameter that does not apply to it, in place: `values`
     (name -> list of distinct values) and `codes` (name -> int array per run) as `sweep.grid.runs` keeps
-    them. Returns {name: bool array of the runs whose own value was replaced} for the duplicate error.
+    them. Returns {name: the codes as they were} of the parameters it changed, for the duplicate error.
 
     GridError when a value other than the neutral one was given but applies to no run."""
     replaced = {}
@@ -80,7 +80,7 @@ def neutralize(values, codes):
             values[rule.name].append(rule.neutral)
             neutral = len(values[rule.name]) - 1
         own = codes[rule.name]
-        replaced[rule.name] = ~applies & (own != neutral)
+        replaced[rule.name] = own
         if applies.strides == (0,):  # no run, here: applies is all False
             codes[rule.name] = np.broadcast_to(np.int64(neutral), own.shape)
         else:

@@ -190,7 +190,7 @@ def _duplicate_error(ids, source, blocks, values, codes, replaced):
             pair = [first[run], i]
             break
         first[run] = i
-    moot = [name for name, mask in replaced.items() if mask[pair].any()]
+    moot = [name for name, own in replaced.items() if own[pair[0]] != own[pair[1]]]
     if moot:
         name = moot[0]
         params = {n: values[n][codes[n][pair[0]]] for n in RULE[name].deciding}
