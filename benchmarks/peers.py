@@ -1,9 +1,9 @@
 """The NumPy peers the kernels are benchmarked against.
 
-Both train D-H-1 networks by full-batch gradient descent on the MSE loss with
-the seed notebooks' conventions (docs/parameters.md, "Conventions"): output
-delta dL/dz2 summed over samples (no 1/N, no factor 2), W -= lr * dW, loss
-reported = mean((y - a)^2).
+They train D-H-1 networks on the MSE loss with the seed notebooks'
+conventions (docs/parameters.md, "Conventions"): output delta dL/dz2 summed
+over samples (no 1/N, no factor 2), loss reported = mean((y - a)^2); all
+but `train_batched_optimizer` by full-batch gradient descent, W -= lr * dW.
 
 * `train_loop` is notebook 002's loop, one sigmoid network, 2-D arrays,
   verbatim but for the print turned into `record_every`.
@@ -32,6 +32,22 @@ reported = mean((y - a)^2).
   differs (bias summed inside the GEMM, lr applied to the delta), so it agrees
   with `train_loop` to ~1e-13 relative over hundreds of epochs, and with
   `kernels.reference.train_reference` to ~1e-12 over the family, not bitwise.
+* `train_batched_optimizer` is the batched peer of the other update schemes
+  (issue 17): the same networks, layout and model family, trained with
+  gradient descent (heavy ball or Nesterov momentum), Adam or RMSprop, on the
+  full batch or on minibatches of `batch_size` samples in dataset order (the
+  last batch smaller; the mean reduction divides a batch's gradient by its
+  size). The updates are kernels.reference's, operation for operation (the
+  running products beta1^t and beta2^t, t counting updates); the gradients
+  agree with the reference's to a few ulps (summed in another order). It is
+  written the same way as `train_batched`: every parameter of a block of
+  lanes in one flat vector, so that each pass of the optimizer is one ufunc
+  call over all of them; preallocated buffers and `out=`; the biases folded
+  into the GEMM; the parameters of sigmoid units stored negated (hidden
+  layer: Xa @ P1 = -z1; sigmoid output: -z2 comes out of the forward pass
+  with no extra pass), which changes no rounding (negation is exact); lr
+  folded into the output delta for plain gradient descent. It keeps no
+  statistics: `batched_mse` gives the final losses.
 * `train_jax` is what a user would pick instead of `sweep` (issue 15):
   `jax.jit(jax.vmap(train_one))` with `lax.scan` over the epochs, sigmoid
   D-H-1 networks, MSE, full batch, the same conventions; it keeps no
@@ -46,8 +62,8 @@ import numpy as np
 from kernels.batch import Variant
 from kernels.vocab import ACTIVATIONS, OUTPUTS, REDUCTIONS, SCALINGS
 
-__all__ = ["train_loop", "train_batched", "record_epochs", "batched_mse", "train_jax", "compile_jax",
-           "jax_version"]
+__all__ = ["train_loop", "train_batched", "train_batched_optimizer", "record_epochs", "batched_mse", "train_jax",
+           "compile_jax", "jax_version", "PEER_OPTIMIZERS"]
 
 
 def record_epochs(epochs, record_every):
@@ -342,6 +358,246 @@ def _train_block(X, Y, W1, b1, W2, b2, lo, hi, epochs, rec, losses, *, activatio
 
     if negated:
         np.negative(P1, out=P1)
+    W1[:, :, lo:hi] = P1[:n_inputs].reshape(n_inputs, hidden, L)
+    W2[:, lo:hi] = w2
+    if bias:
+        b1[:, lo:hi] = P1[n_inputs].reshape(hidden, L)
+        b2[lo:hi] = c2
+
+
+# --------------------------------------------------------------------------
+# (b2) All networks at once, other optimizers and minibatches (issue 17).
+# --------------------------------------------------------------------------
+
+PEER_OPTIMIZERS = ("gd", "nesterov", "adam", "rmsprop")
+
+
+def train_batched_optimizer(X, Y, W1, b1, W2, b2, lr, epochs, *, optimizer="gd", batch_size=0, momentum=0.0,
+                            beta1=0.9, beta2=0.999, opt_eps=1e-8, activation="sigmoid", output="sigmoid", bias=True,
+                            scaling="standard", reduction="sum", block=DEFAULT_BLOCK):
+    """Train L networks at once with an optimizer, on the full batch or on minibatches; networks in the last axis.
+
+    Arrays as in `train_batched` (X (N, D), Y (N,); W1 (D, H, L), b1 (H, L),
+    W2 (H, L), b2 (L,) of one float dtype, updated in place; b1 and b2
+    ignored with bias=False), and the same model family (activation,
+    output, bias, scaling, reduction). `lr` is one scalar, the rate of
+    every parameter. optimizer: "gd" (heavy ball with `momentum`), "nesterov",
+    "adam" (beta1, beta2, opt_eps) or "rmsprop" (alpha = beta2, opt_eps), as
+    in kernels.reference (no weight decay). batch_size 0: one update per
+    epoch from the whole data set; k >= 1: consecutive batches of k samples
+    in dataset order, the last smaller when k does not divide N, one update
+    each (the mean reduction divides a batch's gradient by its size). Lanes
+    are trained in slices of at most `block` (all epochs for a slice, then
+    the next), on one thread. Returns (W1, b1, W2, b2).
+    """
+    Variant.of(activation, output, bias, scaling, reduction, optimizer, batch_size)   # the kernels' checks
+    if optimizer not in PEER_OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(PEER_OPTIMIZERS)}; got {optimizer!r}")
+    if momentum != 0 and optimizer not in ("gd", "nesterov"):
+        raise ValueError(f"momentum is an argument of 'gd' and 'nesterov', not of {optimizer!r}")
+    if np.ndim(lr) != 0:
+        raise ValueError("lr must be a scalar")
+    for value, what in ((beta1, "beta1"), (beta2, "beta2")):
+        if not 0 <= value < 1:
+            raise ValueError(f"{what} must be in [0, 1); got {value!r}")
+    if not opt_eps >= 0:
+        raise ValueError(f"opt_eps must be >= 0; got {opt_eps!r}")
+    n_inputs, hidden, n_lanes = W1.shape
+    shapes = [("W2", W2, (hidden, n_lanes))]
+    if bias:
+        shapes += [("b1", b1, (hidden, n_lanes)), ("b2", b2, (n_lanes,))]
+    if any(np.shape(p) != shape for _, p, shape in shapes):
+        raise ValueError("expected W1 (D, H, L), b1 (H, L), W2 (H, L), b2 (L,)")
+    dtype = W1.dtype
+    X = np.asarray(X, dtype=dtype)
+    Y = np.asarray(Y, dtype=dtype).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != n_inputs or Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X must be (N, {n_inputs}) and Y (N,); got {X.shape} and {Y.shape}")
+    s1, s2 = layer_scales(scaling, n_inputs, hidden, dtype)
+    if s1 is not None:
+        X = X * s1          # s1 (X W1) as (s1 X) W1, once
+    f = dtype.type
+    model = dict(optimizer=optimizer, activation=activation, output=output, bias=bool(bias), s2=s2,
+                 mean=reduction == "mean", lr=f(lr), mu=f(momentum), beta1=f(beta1), beta2=f(beta2), eps=f(opt_eps))
+    step = max(1, int(block))
+    for lo in range(0, n_lanes, step):
+        _train_block_optimizer(X, Y, W1, b1, W2, b2, lo, min(n_lanes, lo + step), int(epochs), int(batch_size),
+                               **model)
+    return W1, b1, W2, b2
+
+
+def _train_block_optimizer(X, Y, W1, b1, W2, b2, lo, hi, epochs, batch_size, *, optimizer, activation, output, bias,
+                           s2, mean, lr, mu, beta1, beta2, eps):
+    n_samples, n_inputs = X.shape
+    hidden = W1.shape[1]
+    L = hi - lo
+    K = hidden * L
+    dtype = W1.dtype
+    one = dtype.type(1)
+    neg1, neg2 = activation == "sigmoid", output == "sigmoid"   # parameters stored negated
+    rows = n_inputs + 1 if bias else n_inputs
+    # plain gradient descent: lr folded into the output delta, the gradients come out times lr
+    fold = optimizer in ("gd", "nesterov") and mu == 0
+
+    # Every parameter in one flat vector P (and its gradient in G, same layout): the hidden layer (W1; b1) as a
+    # (rows, H*L) matrix P1, then w2 (H, L), then c2 (L,); sigmoid units' parameters negated.
+    n1, n2 = rows * K, hidden * L
+    size = n1 + n2 + (L if bias else 0)
+    P, G = np.empty(size, dtype=dtype), np.empty(size, dtype=dtype)
+    P1, dP1 = P[:n1].reshape(rows, K), G[:n1].reshape(rows, K)
+    w2, dW2 = P[n1:n1 + n2].reshape(hidden, L), G[n1:n1 + n2].reshape(hidden, L)
+    c2, db2 = (P[n1 + n2:], G[n1 + n2:]) if bias else (None, None)
+    P1[:n_inputs] = W1[:, :, lo:hi].reshape(n_inputs, K)
+    w2[...] = W2[:, lo:hi]
+    if bias:
+        P1[n_inputs] = b1[:, lo:hi].reshape(K)
+        c2[...] = b2[lo:hi]
+    if neg1:
+        np.negative(P1, out=P1)
+    if neg2:
+        np.negative(P[n1:], out=P[n1:])
+    momentum_buffer = optimizer == "adam" or (optimizer in ("gd", "nesterov") and not fold)
+    v = np.zeros(size, dtype=dtype) if momentum_buffer else None     # velocity (gd, nesterov) or m (adam)
+    s = np.zeros(size, dtype=dtype) if optimizer in ("adam", "rmsprop") else None
+    tmp = None if fold else np.empty(size, dtype=dtype)
+    den = np.empty(size, dtype=dtype) if s is not None else None
+    omb1, omb2 = one - beta1, one - beta2
+    beta1_t = beta2_t = one
+
+    # The batches: inputs with a column of ones (Xa @ P1 adds b1), their transposes, targets.
+    Xa = np.ones((n_samples, rows), dtype=dtype)
+    Xa[:, :n_inputs] = X
+    k = n_samples if batch_size == 0 else min(batch_size, n_samples)
+    batches = []
+    for start in range(0, n_samples, k):
+        part = Xa[start:start + k]
+        batches.append((part.shape[0], np.ascontiguousarray(part), np.ascontiguousarray(part.T),
+                        Y[start:start + k].reshape(-1, 1).copy()))
+
+    # Work buffers for k samples, and their views for each batch size (k, and the last batch's)
+    a1 = np.empty((k, K), dtype=dtype)            # hidden activations
+    t = np.empty((k, K), dtype=dtype)             # hidden deltas
+    z2 = np.empty((k, L), dtype=dtype)            # (-)z2
+    a2 = np.empty((k, L), dtype=dtype) if neg2 else z2
+    d2 = np.empty((k, L), dtype=dtype)            # output deltas (of the stored output parameters)
+    own_dh = neg1 or s2 is not None
+    dh = np.empty((k, L), dtype=dtype) if own_dh else d2   # output deltas for the hidden layer
+    u = np.empty((k, L), dtype=dtype)
+    mask = np.empty((k, K), dtype=bool) if activation == "relu" else None
+    views = {}
+    for nb, *_ in batches:
+        if nb not in views:
+            views[nb] = (a1[:nb], a1[:nb].reshape(nb, hidden, L), t[:nb], t[:nb].reshape(nb, hidden, L), z2[:nb],
+                         a2[:nb], d2[:nb], dh[:nb], dh[:nb].reshape(nb, 1, L), u[:nb],
+                         None if mask is None else mask[:nb], dtype.type(nb))
+
+    for _ in range(epochs):
+        for nb, Xb, XbT, Yb in batches:
+            A1, A1_3, T, T_3, Z2, A2, D2, DH, DH_3, U, M, n_b = views[nb]
+            # forward: a1 = f(z1), a2 = g(s2 sum_h a1 W2 + b2)
+            np.matmul(Xb, P1, out=A1)
+            if activation == "sigmoid":                  # A1 holds -z1: 1 / (1 + exp(-z1))
+                np.exp(A1, out=A1)
+                A1 += 1
+                np.divide(1, A1, out=A1)
+            elif activation == "tanh":
+                np.tanh(A1, out=A1)
+            elif activation == "relu":
+                np.maximum(A1, 0, out=A1)
+            np.einsum("nhl,hl->nl", A1_3, w2, out=Z2)
+            if s2 is not None:
+                Z2 *= s2
+            if bias:
+                Z2 += c2
+            if neg2:                                     # Z2 holds -z2
+                np.exp(Z2, out=A2)
+                A2 += 1
+                np.divide(1, A2, out=A2)
+
+            # backward: D2 = +-(a2 - y) g'(a2) (/ nb) (* lr), the sign of the stored output parameters
+            if neg2:
+                np.subtract(Yb, A2, out=D2)
+                np.subtract(1, A2, out=U)
+                U *= A2
+                D2 *= U
+            else:
+                np.subtract(A2, Yb, out=D2)
+            if mean:
+                D2 /= n_b
+            if fold:
+                D2 *= lr
+            np.einsum("nhl,nl->hl", A1_3, D2, out=dW2)
+            if s2 is not None:
+                dW2 *= s2
+            if bias:
+                np.sum(D2, axis=0, out=db2)
+            # DH W2 (stored) f'(a1) = dZ1 of the stored hidden parameters: DH = -+D2 s2
+            if neg1:
+                np.negative(D2, out=DH)
+                if s2 is not None:
+                    DH *= s2
+            elif s2 is not None:
+                np.multiply(D2, s2, out=DH)
+            np.multiply(DH_3, w2, out=T_3)               # with w2 before its update
+            if activation == "sigmoid":
+                T *= A1
+                np.subtract(1, A1, out=A1)               # A1 is not needed any more
+                T *= A1
+            elif activation == "tanh":
+                A1 *= A1
+                np.subtract(1, A1, out=A1)
+                T *= A1
+            elif activation == "relu":
+                np.greater(A1, 0, out=M)
+                T *= M
+            np.matmul(XbT, T, out=dP1)
+
+            # update: kernels.reference's operations, in its order, over the flat vector
+            if fold:
+                P -= G
+            elif optimizer in ("gd", "nesterov"):
+                v *= mu
+                v += G
+                if optimizer == "nesterov":
+                    np.multiply(v, mu, out=tmp)
+                    tmp += G
+                    tmp *= lr
+                else:
+                    np.multiply(v, lr, out=tmp)
+                P -= tmp
+            elif optimizer == "adam":
+                beta1_t = beta1_t * beta1
+                beta2_t = beta2_t * beta2
+                k1 = lr / (one - beta1_t)
+                c2t = np.sqrt(one - beta2_t)
+                v *= beta1
+                np.multiply(G, omb1, out=tmp)
+                v += tmp
+                s *= beta2
+                np.multiply(G, omb2, out=tmp)
+                tmp *= G
+                s += tmp
+                np.sqrt(s, out=den)
+                den /= c2t
+                den += eps
+                np.multiply(v, k1, out=tmp)
+                tmp /= den
+                P -= tmp
+            else:  # rmsprop
+                s *= beta2
+                np.multiply(G, omb2, out=tmp)
+                tmp *= G
+                s += tmp
+                np.sqrt(s, out=den)
+                den += eps
+                np.multiply(G, lr, out=tmp)
+                tmp /= den
+                P -= tmp
+
+    if neg1:
+        np.negative(P1, out=P1)
+    if neg2:
+        np.negative(P[n1:], out=P[n1:])
     W1[:, :, lo:hi] = P1[:n_inputs].reshape(n_inputs, hidden, L)
     W2[:, lo:hi] = w2
     if bias:

@@ -1,7 +1,8 @@
 """The benchmark peers (benchmarks/peers.py) compute the notebooks' math:
 notebook 002's golden losses, batched == one network at a time, and over the
-model family batched == kernels.reference.train_reference; the JAX peer ==
-the reference (skipped without jax)."""
+model family batched == kernels.reference.train_reference; the optimizer peer
+(Adam, momentum, RMSprop, minibatches) == the reference; the JAX peer == the
+reference (skipped without jax)."""
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.peers import batched_mse, record_epochs, train_batched, train_loop
+from benchmarks.peers import batched_mse, record_epochs, train_batched, train_batched_optimizer, train_loop
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0], dtype=float)
@@ -248,6 +249,112 @@ def test_batched_family_rejects_bad_arguments():
     with pytest.raises(ValueError):
         train_batched(XOR_X, XOR_Y, *lanes, [0.1, 0.2, 0.3], 1)
 
+
+# --------------------------------------------------------------------------
+# The optimizer peer (issue 17): Adam, momentum, RMSprop, minibatches, against the reference.
+# --------------------------------------------------------------------------
+
+def assert_lanes_match_reference(X, Y, params, trained, epochs, family, rtol=1e-10, **run):
+    """Each lane of `trained` (kernel layout) equals train_reference from `params` to rtol of each array's size."""
+    from kernels.reference import train_reference
+    W1, b1, W2, b2 = params
+    moved = 0.0
+    for i in range(W1.shape[-1]):
+        ref = train_reference(X, Y, W1[:, :, i], b1[:, i], W2[:, i], b2[i], epochs, **family, **run)
+        assert not ref["diverged"]
+        pairs = [(trained[0][:, :, i], ref["W1"]), (trained[2][:, i], ref["W2"])]
+        if family["bias"]:
+            pairs += [(trained[1][:, i], ref["b1"]), (trained[3][i], ref["b2"])]
+        for got, want in pairs:
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.max(np.abs(want)))
+        moved = max(moved, float(np.max(np.abs(ref["W1"] - W1[:, :, i]))))
+    assert moved > 1e-3                                               # the networks did train
+
+
+@pytest.mark.parametrize("variant", FAMILY_VARIANTS[:2], ids=lambda v: "-".join(map(str, v[:5])))
+@pytest.mark.parametrize("batch_size", [0, 1, 3])
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_optimizer_peer_agrees_with_the_reference(optimizer, batch_size, variant):
+    """gd and Adam, full batch, online and batches of 3 of 9 samples (the last one full, or smaller: 9 = 3 x 3 and
+    9 = 2 x 4 + 1): final weights of train_batched_optimizer == train_reference to 1e-10 over 40 epochs."""
+    X, Y, params, lr, _, family = family_case(variant)
+    lr = 0.05 if optimizer == "adam" else lr
+    trained = [p.copy() for p in params]
+    out = train_batched_optimizer(X, Y, *trained, lr, 40, optimizer=optimizer, batch_size=batch_size, **family)
+    assert all(o is p for o, p in zip(out, trained))                # updated in place
+    assert_lanes_match_reference(X, Y, params, trained, 40, family, lr=lr, optimizer=optimizer, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("variant", FAMILY_VARIANTS[2:6], ids=lambda v: "-".join(map(str, v[:5])))
+@pytest.mark.parametrize("optimizer, momentum, batch_size", [("gd", 0.9, 4), ("nesterov", 0.8, 0), ("adam", 0.0, 2),
+                                                             ("rmsprop", 0.0, 5)])
+def test_optimizer_peer_family_and_the_other_optimizers(variant, optimizer, momentum, batch_size):
+    """The rest of the model family (ReLU, identity units, no biases, ntk and mean-field scalings) with heavy ball,
+    Nesterov, Adam and RMSprop (other betas and eps too): == the reference to 1e-10; b1, b2 untouched without biases."""
+    X, Y, params, lr, _, family = family_case(variant, seed=11)
+    hyper = dict(beta1=0.8, beta2=0.99, opt_eps=1e-6) if optimizer in ("adam", "rmsprop") else dict(momentum=momentum)
+    lr = 0.02 if optimizer in ("adam", "rmsprop") else lr * 0.5
+    trained = [p.copy() for p in params]
+    train_batched_optimizer(X, Y, *trained, lr, 30, optimizer=optimizer, batch_size=batch_size, **hyper, **family)
+    assert_lanes_match_reference(X, Y, params, trained, 30, family, lr=lr, optimizer=optimizer,
+                                 batch_size=batch_size, **hyper)
+    if not family["bias"]:
+        np.testing.assert_array_equal(trained[1], params[1])
+        np.testing.assert_array_equal(trained[3], params[3])
+
+
+def test_optimizer_peer_float32_blocks_and_train_batched():
+    """Full-batch gd is train_batched's training (final MSE to 1e-12); blocks change nothing but roundings;
+    float32 trains in float32 and stays near the float64 run."""
+    X, Y, params, lr, _, family = family_case(FAMILY_VARIANTS[1], n_nets=6)
+    a, b = [p.copy() for p in params], [p.copy() for p in params]
+    train_batched_optimizer(X, Y, *a, lr, 50, **family)
+    train_batched(X, Y, *b, lr, 50, **family)
+    fam = {k: v for k, v in family.items() if k != "reduction"}
+    np.testing.assert_allclose(batched_mse(X, Y, *a, **fam), batched_mse(X, Y, *b, **fam), rtol=1e-12)
+    c, d = [p.copy() for p in params], [p.copy() for p in params]
+    train_batched_optimizer(X, Y, *c, 0.05, 30, optimizer="adam", batch_size=4, **family)
+    train_batched_optimizer(X, Y, *d, 0.05, 30, optimizer="adam", batch_size=4, block=4, **family)
+    for p, q in zip(c, d):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-15)
+    e = [p.astype(np.float32) for p in params]
+    train_batched_optimizer(X, Y, *e, 0.05, 30, optimizer="adam", batch_size=4, **family)
+    assert all(p.dtype == np.float32 for p in e)
+    np.testing.assert_allclose(batched_mse(X, Y, *e, **fam), batched_mse(X, Y, *c, **fam), rtol=1e-4)
+
+
+def test_optimizer_peer_rejects_bad_arguments():
+    lanes = [p.copy() for p in to_lanes(random_nets(np.random.default_rng(3), 2))]
+    for bad in (dict(optimizer="sgd"), dict(optimizer="adamw"), dict(batch_size=-1), dict(batch_size=1.5),
+                dict(optimizer="adam", momentum=0.9), dict(beta1=1.0), dict(beta2=-0.1), dict(opt_eps=-1.0),
+                dict(activation="softplus"), dict(reduction="max"), dict(bias=1)):
+        with pytest.raises(ValueError):
+            train_batched_optimizer(XOR_X, XOR_Y, *lanes, 0.5, 1, **bad)
+    with pytest.raises(ValueError):
+        train_batched_optimizer(XOR_X, XOR_Y, *lanes, [0.1, 0.2], 1)            # one lr for all lanes
+    with pytest.raises(ValueError):
+        train_batched_optimizer(XOR_X, XOR_Y, lanes[0], lanes[1][:, :1], *lanes[2:], 0.5, 1)
+    with pytest.raises(ValueError):
+        train_batched_optimizer(XOR_X[:, :1], XOR_Y, *lanes, 0.5, 1)
+
+
+@pytest.mark.slow
+def test_bench_optimizers_smoke(capsys):
+    """benchmarks/bench_optimizers.py on a few epochs: every mode of both workloads has positive rates, kernel and
+    peer trained the same networks."""
+    pytest.importorskip("kernels")
+    from benchmarks.bench_optimizers import MODES, main
+    main(["--epochs-scale", "0.01", "--repeats", "1", "--before", "none"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(out["workloads"]) == ["xor", "gaussian"]
+    assert out["before"] is None
+    for res in out["workloads"].values():
+        assert list(res["modes"]) == list(MODES)
+        for mode, m in res["modes"].items():
+            assert all(m[k] > 0 for k in ("kernel_1t", "peer"))
+            assert m["all_finite"]
+            assert m["max_rel_final_mse_diff_kernel_vs_peer"] < 1e-10
+            assert m[f"kernel_{out['threads']}t_vs_gd_full"] > 0
 
 @pytest.mark.slow
 def test_bench_script_smoke(capsys):
