@@ -14,6 +14,8 @@ import pandas as pd
 
 import sweep
 from sweep.cli import main
+from sweep.grid.applies import neutral_run
+from sweep.params import DEFAULTS, OPTIMIZATION
 
 DATA = Path(__file__).resolve().parent / "data"
 GRID, ROWS = DATA / "golden.toml", DATA / "golden_rows.parquet"
@@ -26,9 +28,14 @@ def fresh_rows(out):
 
 
 def test_rows_are_bit_identical_to_the_committed_rows(tmp_path):
+    """The committed rows predate the optimizer parameters (issue 17): every column they have is unchanged,
+    run_id included, and the new parameter columns hold the defaults, null where they do not apply."""
     want = pd.read_parquet(ROWS)
     got = fresh_rows(tmp_path)
-    assert list(got.columns) == list(want.columns)
+    assert [c for c in got.columns if c not in OPTIMIZATION] == list(want.columns)
+    for name in OPTIMIZATION:
+        neutral = neutral_run(dict(DEFAULTS))[name]
+        assert (got[name].isna() if neutral is None else got[name].astype(object) == neutral).all(), name
     for column in want.columns:
         a, b = got[column], want[column]
         if a.dtype == object:  # list columns: arrays element by element, bit for bit

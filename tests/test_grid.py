@@ -54,7 +54,10 @@ def test_defaults_fill_every_parameter():
     assert len(runs) == 1
     row = runs.iloc[0]
     for name, default in DEFAULTS.items():
-        assert row[name] == (DEFAULTS["lr"] if default is None else default), name  # layer rates resolve to lr
+        if name in ("beta1", "beta2", "opt_eps"):  # gradient descent has none: null (sweep/grid/applies.py)
+            assert np.isnan(row[name]), name
+        else:
+            assert row[name] == (DEFAULTS["lr"] if default is None else default), name  # layer rates resolve to lr
 
 
 def test_column_dtypes():
@@ -138,11 +141,14 @@ def test_run_id_of_rows_read_back_with_numpy_values():
 
 def _documented_hash(params):
     """sweep/grid/ids.py's definition, written out: the resolved parameters as sorted compact JSON, the learning
-    rates as lr when the layers share one (else lr_hidden and lr_output), the family's defaults left out."""
+    rates as lr when the layers share one (else lr_hidden and lr_output), the parameters added since the first
+    results left out at their defaults, those that do not apply at their neutral values (null: left out)."""
     import hashlib
 
-    from sweep.params import MODEL
-    canonical = {k: v for k, v in dict(DEFAULTS, **params).items() if not (k in MODEL and v == DEFAULTS[k])}
+    from sweep.grid.applies import neutral_run
+    from sweep.params import HASHED_OFF_DEFAULT
+    canonical = {k: v for k, v in neutral_run(dict(DEFAULTS, **params)).items()
+                 if not (k in HASHED_OFF_DEFAULT and (v is None or v == DEFAULTS[k]))}
     hidden = canonical.pop("lr_hidden") or canonical["lr"]
     output = canonical.pop("lr_output") or canonical["lr"]
     if hidden == output:

@@ -7,7 +7,8 @@ from sweep.errors import GridError
 from sweep.params import ALIASES, DEFAULTS, PARAM, PARAMS, SETTINGS, markdown_table
 
 COLUMN_NAMES = ["dataset", "hidden", "activation", "output", "bias", "scaling", "reduction", "epochs", "lr",
-                "lr_hidden", "lr_output", "loss", "bce_eps", "momentum", "init", "init_scale",
+                "lr_hidden", "lr_output", "loss", "bce_eps", "momentum", "optimizer", "beta1", "beta2", "opt_eps",
+                "weight_decay", "decay_biases", "batch_size", "shuffle", "init", "init_scale",
                 "bias_init", "seed", "dtype", "criterion", "margin", "tol", "early_stop", "checkpoints",
                 "save_weights"]
 
@@ -21,7 +22,8 @@ def test_defaults_are_the_documented_ones_and_valid():
         "dataset": "xor", "hidden": 4, "activation": "sigmoid", "output": "sigmoid", "bias": True,
         "scaling": "standard", "reduction": "sum", "epochs": 10000, "lr": 0.1, "lr_hidden": None,
         "lr_output": None, "loss": "mse", "bce_eps": 1e-8,
-        "momentum": 0.0, "init": "normal", "init_scale": 1.0, "bias_init": 0.0, "seed": 0, "dtype": "float64",
+        "momentum": 0.0, "optimizer": "gd", "beta1": 0.9, "beta2": 0.999, "opt_eps": 1e-8, "weight_decay": 0.0,
+        "decay_biases": False, "batch_size": 0, "shuffle": False, "init": "normal", "init_scale": 1.0, "bias_init": 0.0, "seed": 0, "dtype": "float64",
         "criterion": "margin", "margin": 0.4, "tol": 0.01, "early_stop": False, "checkpoints": 32,
         "save_weights": False,
     }

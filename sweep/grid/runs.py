@@ -197,7 +197,7 @@ def _duplicate_error(ids, source, blocks, values, codes, replaced):
         raise GridError(f"runs with {describe_point(params)} differ only in {name}, which applies only where "
                         f"{RULE[name].where} (elsewhere it is {_shown(RULE[name].neutral)}); give {name} its "
                         f"values in a [[zip]] or [[extra]] with the runs it applies to, or [[exclude]] the others")
-    varying = [n for n in PARAM if len(values[n]) > 1] or list(PARAM)
+    varying = [n for n in PARAM if len(values[n]) > 1 and np.any(codes[n] != codes[n][0])] or list(PARAM)
     params = {n: values[n][codes[n][pair[0]]] for n in varying}
     where = [blocks[b].path for b in sorted({int(source[r]) for r in pair})]
     where_text = " and ".join(where) if len(where) > 1 else f"twice in {where[0]}"
