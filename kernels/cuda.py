@@ -70,25 +70,37 @@ def cuda_available():
 def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=None, loss="mse", bce_eps=1e-8,
                momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
                activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
-               threads_per_block=None, timings=None):
+               optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
+               batch_size=0, shuffle=False, shuffle_seed=0, threads_per_block=None, timings=None):
     """Train L networks of shape D-H-1 on the GPU: `kernels.batch.train`'s arguments (the model
     family -- activation, output, bias, scaling, reduction -- and the learning rates lr or
     lr_hidden and lr_output included), validation, results and in-place update of W1, b1, W2, b2
     (b1 and b2 may be None with bias=False).
+
+    The update scheme too, with the same meaning as for `train` (kernels.reference gives the
+    math): optimizer ('gd' with `momentum` as heavy ball, 'nesterov', 'adam', 'adamw',
+    'rmsprop': torch.optim's forms), batch_size (0: the whole data set per update; k:
+    minibatches of k) and shuffle (each epoch's samples in the order drawn from the lane's
+    `shuffle_seed`) for every lane; per lane beta1, beta2 (RMSprop's alpha), opt_eps,
+    weight_decay (L2 in the gradient, decoupled for 'adamw'), decay_biases and shuffle_seed.
+    The defaults are the notebooks' full-batch gradient descent, whose kernel is unchanged.
 
     `threads_per_block` (default 128) changes speed, never results. `timings`, if
     a dict, receives the seconds spent copying to the device ('h2d'), training
     ('kernel') and copying back ('d2h'). Arguments are validated first, so bad
     ones raise the same TypeError/ValueError as `train` on any machine; then a
     missing GPU raises `CudaUnavailableError`. The first call for a new shape, dtype,
-    model variant, switch (momentum, BCE) or -- for a data set small enough for constant
-    memory -- data set compiles a kernel (a second or two).
+    model variant, update scheme (optimizer, batch_size, shuffle), switch (momentum, BCE, weight
+    decay) or -- for a data set small enough for constant memory -- data set compiles a kernel
+    (a second or two).
     Calls from several threads are safe; they take turns on the GPU.
     """
     batch = prepare(X, Y, W1, b1, W2, b2, epochs, lr=lr, lr_hidden=lr_hidden, lr_output=lr_output, loss=loss,
                     bce_eps=bce_eps, momentum=momentum, criterion=criterion, margin=margin, tol=tol,
                     early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
-                    scaling=scaling, reduction=reduction)
+                    scaling=scaling, reduction=reduction, optimizer=optimizer, beta1=beta1, beta2=beta2,
+                    opt_eps=opt_eps, weight_decay=weight_decay, decay_biases=decay_biases, batch_size=batch_size,
+                    shuffle=shuffle, shuffle_seed=shuffle_seed)
     if threads_per_block is None:
         threads_per_block = DEFAULT_THREADS_PER_BLOCK
     threads_per_block = int(threads_per_block)
