@@ -1,13 +1,15 @@
 """Plan a sweep: group its runs into chunks, estimate its cost, describe it.
 
 Chunks. One kernel call trains one chunk: runs that share a shape, i.e. the
-same (dataset, hidden, epochs, dtype, checkpoints) and model variant
-(activation, output, bias, scaling, reduction), since the data, the layer
-sizes, the epoch loop, the checkpoint list and the compiled kernel are shared
-by all lanes of a call; every other parameter (lr, loss, init_scale, seed,
-momentum...) may differ from lane to lane. Within a shape the runs are sorted by (init,
-seed, run_id) -- runs of one seed share their initial weight draw, so they
-are kept together -- and cut into the fewest chunks of at most `chunk_size`
+same (dataset, hidden, epochs, dtype, checkpoints) and variant
+(`sweep.params.CALL`: activation, output, bias, scaling, reduction,
+optimizer, batch_size, shuffle), since the data, the layer sizes, the epoch
+loop, the checkpoint list, the compiled kernel and the update scheme are
+shared by all lanes of a call; every other parameter (lr, loss, init_scale,
+seed, momentum, beta1, weight_decay...) may differ from lane to lane. Within
+a shape the runs are sorted by (init, seed, run_id) -- runs of one seed
+share their initial weight draw, so they are kept together -- and cut into
+the fewest chunks of at most `chunk_size`
 lanes, of sizes that differ by at most one. Without a `chunk_size` in the
 grid, a shape's chunks hold `auto_chunk_size` lanes: 2,048, or more for runs
 so cheap that 2,048 of them would train in a few milliseconds (up to 65,536
@@ -20,10 +22,12 @@ by dataset, hidden, epochs, dtype, checkpoints, then the variant.
 Estimate. `calibrate` times real kernel calls on one thread: up to 512
 lanes (runs of the plan, with their own initial weights and
 hyperparameters) of each of the three shapes expected to take longest
-(network-epochs x samples x hidden x (inputs + 3)), for 200 epochs or more,
+(network-epochs x samples x hidden x (inputs + 3), about 2 to 3 times more
+with minibatches: `_shape_cost`), for 200 epochs or more,
 until a call takes 0.1 s, after a 2-epoch warm-up call that compiles the
-kernel or loads it from Numba's cache. Other shapes take the rate measured
-on the longest one, scaled by their size. The estimate divides each
+kernel or loads it from Numba's cache; a shape is a data set, hidden width,
+dtype and batch size. Other shapes take the rate measured on the longest
+one, scaled by their cost. The estimate divides each
 shape's network-epochs by its rate times the workers that can be kept busy
 (the CPU count, or --jobs; fewer when there are fewer lanes than one
 kernel tile, 64 in float64, per worker). Runs that stop early (early_stop, divergence) make it an upper
@@ -187,6 +191,7 @@ class Calibration:
     epochs: int
     seconds: float
     rate: float  # network-epochs / s / worker
+    batch_size: int = 0  # of the runs timed: minibatches cost more per epoch than the full batch
 
 
 @dataclass
@@ -196,18 +201,27 @@ class Estimate:
     busy_workers: int
     calibrations: list
     warmup_seconds: float
-    rates: dict = None  # (dataset, hidden, dtype) -> network-epochs / s / worker, measured or scaled
+    rates: dict = None  # (dataset, hidden, dtype, batch_size) -> network-epochs / s / worker, measured or scaled
     device: str = "cpu"  # or the GPU's name: an estimate of --backend cuda
     host_seconds: float = 0.0  # of `seconds`: the work outside the kernel (initial weights, rows, parts)
 
     def chunk_seconds(self, chunk):
         """Seconds one worker takes for `chunk` (an upper bound with early stop)."""
-        return chunk.network_epochs / self.rates[(chunk.dataset, chunk.hidden, chunk.dtype)]
+        return chunk.network_epochs / self.rates[_cost_key(chunk)]
 
 
-def _shape_cost(n_samples, n_inputs, hidden):
-    """Relative cost of one network-epoch (forward and backward pass), for uncalibrated shapes."""
-    return n_samples * hidden * (n_inputs + 3)
+def _shape_cost(n_samples, n_inputs, hidden, batch_size=0):
+    """Relative cost of one network-epoch, for uncalibrated shapes: a forward and backward pass over the data;
+    with minibatches one more, and an update per batch (online XOR: about 3 times the full batch's)."""
+    cost = n_samples * hidden * (n_inputs + 3)
+    if batch_size > 0:
+        cost *= 2 + -(-n_samples // batch_size) / n_samples
+    return cost
+
+
+def _cost_key(chunk):
+    """What a chunk's cost per network-epoch depends on: (dataset, hidden, dtype, batch_size)."""
+    return (chunk.dataset, chunk.hidden, chunk.dtype, int(chunk.variant[CALL.index("batch_size")]))
 
 
 def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, workers=None, min_seconds=0.1,
@@ -233,22 +247,22 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     else:
         from kernels import train as trainer
     workers = int(workers or os.cpu_count() or 1)
-    # work per (dataset, hidden, dtype): epochs differ in count only, not in cost per epoch
+    # work per (dataset, hidden, dtype, batch_size): epochs differ in count only, not in cost per epoch
     work, rows = {}, {}
     for c in chunks:
-        key = (c.dataset, c.hidden, c.dtype)
+        key = _cost_key(c)
         work[key] = work.get(key, 0) + c.network_epochs
         rows.setdefault(key, []).append(c)
 
     def expected_cost(key):  # the shapes that will take longest are timed
         X, _ = dataset_arrays(grid, key[0])
-        return work[key] * _shape_cost(X.shape[0], X.shape[1], key[1])
+        return work[key] * _shape_cost(X.shape[0], X.shape[1], key[1], key[3])
 
     order = sorted(work, key=lambda k: (-expected_cost(k), k))
     warm_start = time.perf_counter()
     measured = []
     for key in order[:max_shapes]:
-        dataset, hidden, dtype = key
+        dataset, hidden, dtype, batch_size = key
         biggest = max(rows[key], key=lambda c: c.n_runs)
         if device == "cuda":  # a launch holds chunks of one shape, up to BATCH_LANES runs
             pool = np.concatenate([c.rows for c in rows[key]])
@@ -290,15 +304,16 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
                 nets, hyper = lanes_of(n_lanes)
             else:
                 break
-        measured.append(Calibration(dataset, hidden, dtype, n_lanes, n_epochs, dt, n_lanes * n_epochs / dt))
+        measured.append(Calibration(dataset, hidden, dtype, n_lanes, n_epochs, dt, n_lanes * n_epochs / dt,
+                                    batch_size))
     warmup = time.perf_counter() - warm_start - sum(c.seconds for c in measured)
     first = max(rows[order[0]], key=lambda c: c.n_runs)
     host = _host_seconds_per_run(grid, runs, first.rows)
 
-    shapes = {(c.dataset, c.hidden, c.dtype): c for c in measured}
+    shapes = {(c.dataset, c.hidden, c.dtype, c.batch_size): c for c in measured}
     ref = measured[0]
     ref_x, _ = dataset_arrays(grid, ref.dataset)
-    ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden)
+    ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden, ref.batch_size)
     total = 0.0
     rates = {}
     for key, net_epochs in work.items():
@@ -307,7 +322,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
             rate = cal.rate
         else:
             X, _ = dataset_arrays(grid, key[0])
-            rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], key[1])
+            rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], key[1], key[3])
         rates[key] = rate
         total += net_epochs / rate
     busy = max(1, min(workers, sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in chunks)))
@@ -417,7 +432,8 @@ def _host_share(estimate):
 
 def _calibration_lines(estimate, unit):
     return [f"                measured {c.rate:.3g} network-epochs/s {unit} on {c.dataset}, hidden {c.hidden}, "
-            f"{c.dtype} ({c.lanes:,} lanes x {c.epochs} epochs in {c.seconds:.2f} s)" for c in estimate.calibrations]
+            f"{c.dtype}{f', batch_size {c.batch_size}' if c.batch_size else ''} ({c.lanes:,} lanes x {c.epochs} "
+            f"epochs in {c.seconds:.2f} s)" for c in estimate.calibrations]
 
 
 def report(grid, runs, chunks, estimate=None, estimate_note=None, n_rows=5, gpu_estimate=None, gpu_note=None,

@@ -360,10 +360,15 @@ def _axis_label(name, values):
 
 
 def _pooled(df, facets=()):
-    """Parameters besides loss, lr, init_scale, seed and the facets that vary in the sweep."""
+    """Parameters besides loss, lr, init_scale, seed and the facets that vary within a cell (lr_hidden that
+    follows lr, or beta1 that is null for gradient descent and set for Adam in facets by optimizer, do not)."""
     skip = set(AXES) | {"seed", "run_id"} | set(facets)
-    return [p for p in PARAMETER_NAMES if p in df and p not in skip and p != "save_weights"
-            and df[p].nunique(dropna=False) > 1]
+    varying = [p for p in PARAMETER_NAMES if p in df and p not in skip and p != "save_weights"
+               and df[p].nunique(dropna=False) > 1]
+    if not varying:
+        return []
+    within = df.groupby(list(AXES) + list(facets), observed=True)[varying].nunique(dropna=False).max()
+    return [p for p in varying if within[p] > 1]
 
 
 def _runs_per_cell(df, facets=()):

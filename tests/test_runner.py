@@ -520,3 +520,48 @@ def test_parts_are_written_in_threads_and_counted_once_on_disk():
     with pytest.raises(KeyboardInterrupt):
         _write_as_they_come(interrupted(), write, lambda c, r: None, writers=2)
     assert sorted(on_disk) == ["x", "y"]  # the writes under way were finished
+
+
+def test_rows_of_an_optimizer_grid_are_the_reference_trained_from_their_stored_initial_weights(tmp_path):
+    """From outside: every row of a grid crossing optimizers, weight decay, batch sizes and shuffles, retrained by
+    the NumPy reference from the row's own stored initial weights and parameters (its seed drawing the shuffles,
+    nulls at the defaults), gives the row's final weights and loss."""
+    from kernels.reference import train_reference
+    from sweep.datasets import BUILTIN
+
+    (tmp_path / "o.toml").write_text("""
+        name = "o"
+        epochs = 40
+        lr = 0.05
+        beta1 = 0.8
+        momentum = 0.5
+        weight_decay = 0.01
+        save_weights = true
+        [grid]
+        optimizer = ["gd", "nesterov", "adam", "adamw", "rmsprop"]
+        batch_size = [0, 1, 3]
+        shuffle = [false, true]
+        decay_biases = [false, true]
+        seed = [0, 1]
+        [[exclude]]
+        batch_size = 0
+        shuffle = true
+    """.replace("\n        ", "\n"))
+    assert run_cli(tmp_path / "o.toml", "--out", tmp_path) == 0
+    df = sweep.load(tmp_path / "o")
+    assert len(df) == 5 * 5 * 2 * 2 and df["run_id"].is_unique
+    assert df.loc[df.optimizer.isin(["adam", "adamw", "rmsprop"]), "momentum"].eq(0).all()
+    assert df.loc[df.optimizer.isin(["gd", "nesterov", "rmsprop"]), "beta1"].isna().all()
+    data = BUILTIN["xor"]
+    for row in df.to_dict("records"):
+        H = len(row["b1_init"])
+        optional = {k: (0.9 if k == "beta1" else 0.999 if k == "beta2" else 1e-8) if row[k] != row[k] else row[k]
+                    for k in ("beta1", "beta2", "opt_eps")}
+        ref = train_reference(data.X, data.Y, np.reshape(row["w1_init"], (2, H)), row["b1_init"], row["w2_init"],
+                              row["b2_init"][0], 40, lr=row["lr"], momentum=row["momentum"], optimizer=row["optimizer"],
+                              weight_decay=row["weight_decay"], decay_biases=row["decay_biases"],
+                              batch_size=row["batch_size"], shuffle=row["shuffle"], shuffle_seed=row["seed"],
+                              **optional)
+        np.testing.assert_allclose(np.reshape(row["w1_final"], (2, H)), ref["W1"], rtol=1e-9, err_msg=row["run_id"])
+        np.testing.assert_allclose(row["b2_final"][0], ref["b2"], rtol=1e-9)
+        np.testing.assert_allclose(row["final_loss"], ref["final_loss"], rtol=1e-9)
