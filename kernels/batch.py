@@ -420,8 +420,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
 
 
 def warm_up(dtypes=(np.float64,), **variant):
-    """Compile, or load from Numba's cache, the kernels for these dtypes (and model variant: the
-    names of `train`'s activation, output, bias, scaling, reduction) now, so that the first real
+    """Compile, or load from Numba's cache, the kernels for these dtypes (and variant: the names of
+    `train`'s activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle) now, so that the first real
     call is not slowed by it (seconds on a first start); and the initial weights' compiled draws
     (`kernels.rng`)."""
     from kernels.init import initial_lanes

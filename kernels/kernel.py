@@ -1,4 +1,4 @@
-"""Numba kernels that train many D-H-1 networks at once, one compiled kernel per activation and output factors.
+"""Numba kernels that train many D-H-1 networks at once, compiled per activation, output factors and update code.
 
 Networks live in lanes: parameters are shaped (..., lanes) with the lane axis
 innermost and contiguous, so the loops over lanes compile to SIMD code (with
@@ -17,6 +17,17 @@ is X s1 W1, and the gradient of W1 is (s1 X)^T dZ1), the factors s2 and r
 are values, a network without biases has zero biases that are never updated
 (adding 0 changes no value), and the output unit (sigmoid or identity) is a
 choice per sample, outside the loops over hidden units.
+
+Updates. The notebooks' kernel (full-batch gradient descent, heavy-ball
+momentum) updates inline, as it always has. A call with another optimizer,
+weight decay or minibatches takes the general kernel of its activation and
+factors (`train_range_for(..., general=True)`): the optimizer is a value per
+call, applied by `_update` (compiled once per dtype, one inlined copy of the
+loops per optimizer, so each vectorises), its hyperparameters values per
+lane (kernels/optimizers.py has the updates); with minibatches each lane's
+samples (its own shuffle) are gathered into a small buffer for the forward
+and backward pass of the batch. A lane of full-batch gradient descent without
+weight decay gets the same bits from both kernels.
 
 The math is that of `kernels.reference` (see its docstring for the
 definitions of every statistic); the tests compare the two lane by lane. The
