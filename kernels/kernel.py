@@ -67,7 +67,7 @@ N_H = 14
 
 
 @njit(**KERNEL_JIT)
-def _saturation(X, w1, b1, w2, b2, j, s2, act, out):
+def _saturation(X, w1, b1, w2, b2, j, s2, act, out, one):
     """Shares of saturated hidden and output pre-activations and of dead hidden units (z <= 0 on every
     sample), slot j.
 
@@ -76,8 +76,7 @@ def _saturation(X, w1, b1, w2, b2, j, s2, act, out):
     """
     n_samples, n_inputs = X.shape
     hidden = w1.shape[1]
-    zero = b2[j] - b2[j]
-    one = zero + 1
+    zero = one - one
     sat_h = 0
     sat_o = 0
     alive = np.zeros(hidden, np.bool_)
@@ -102,6 +101,47 @@ def _saturation(X, w1, b1, w2, b2, j, s2, act, out):
     for h in range(hidden):
         dead += not alive[h]
     return sat_h / (n_samples * hidden), sat_o / n_samples, dead / hidden
+
+
+@njit(**KERNEL_JIT)
+def _saturation_tile(X, w1, b1, w2, b2, active, s2, act, out, one, sat):
+    """`_saturation` of tile slots 0..active-1 at once, the loops over lanes innermost (so they vectorise,
+    where `_saturation` walks one lane's strided weights): sat[0, j], sat[1, j], sat[2, j] get slot j's
+    shares of saturated hidden and output pre-activations and of dead hidden units. The same operations
+    in the same order as `_saturation`, lane by lane, so the same values."""
+    n_samples, n_inputs = X.shape
+    hidden = w1.shape[1]
+    zero = one - one
+    n_h = np.zeros(active, np.int64)
+    n_o = np.zeros(active, np.int64)
+    alive = np.zeros((hidden, active), np.bool_)
+    u = np.empty(active, w1.dtype)
+    u2 = np.empty(active, w1.dtype)
+    for n in range(n_samples):
+        for j in range(active):
+            u2[j] = zero
+        for h in range(hidden):
+            for j in range(active):
+                u[j] = zero
+            for d in range(n_inputs):
+                xd = X[n, d]
+                if xd != 0:
+                    for j in range(active):
+                        u[j] += xd * w1[d, h, j]
+            for j in range(active):
+                z = u[j] + b1[h, j]
+                n_h[j] += saturates(z, act)
+                alive[h, j] |= not (z <= 0)
+                u2[j] += activate(z, act, one) * w2[h, j]
+        for j in range(active):
+            n_o[j] += saturates(u2[j] * s2 + b2[j], out)
+    for j in range(active):
+        dead = 0
+        for h in range(hidden):
+            dead += not alive[h, j]
+        sat[0, j] = n_h[j] / (n_samples * hidden)
+        sat[1, j] = n_o[j] / n_samples
+        sat[2, j] = dead / hidden
 
 
 @njit(**KERNEL_JIT)
@@ -137,8 +177,9 @@ def _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2):
 
 @njit(**KERNEL_JIT)
 def _retire_lane(j, g, e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds,
-                 min_loss, score, ediv, W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias):
-    """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights."""
+                 min_loss, score, ediv, W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias, sat, have_sat, one):
+    """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights. With
+    `have_sat`, sat[:, j] holds its `_saturation` (computed for the tile at once)."""
     n_samples, n_inputs = X.shape
     hidden = w1.shape[1]
     # The states not reached hold the last state's ratio (kernels/trainability.py).
@@ -162,7 +203,10 @@ def _retire_lane(j, g, e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2
         out_outputs[n, g] = a2[n, j]
         correct += (a2[n, j] > 0.5) == (Y[n] > 0.5)
     out_f[F_ACCURACY, g] = correct / n_samples
-    sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, act, out)
+    if have_sat:
+        sh, so, dead = sat[0, j], sat[1, j], sat[2, j]
+    else:
+        sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, act, out, one)
     out_f[F_SAT_HIDDEN_END, g] = sh
     out_f[F_SAT_OUTPUT_END, g] = so
     out_f[F_DEAD_HIDDEN_END, g] = dead
@@ -415,6 +459,7 @@ def _build(act, factors, general):
         stop = np.empty(tile, np.bool_)
         score = np.empty((4, tile), np.float64)  # L_0, then the sums of kernels/trainability.py
         ediv = np.empty(tile, np.int64)
+        sat = np.empty((3, tile), np.float64)  # shares of saturated and dead units (_saturation_tile)
         # The optimizers' state (second moments, per-lane hyperparameters) and the minibatches' buffers.
         gt = tile if GENERAL else 0
         sw1 = np.zeros((n_inputs, hidden, gt), dt)
@@ -459,10 +504,11 @@ def _build(act, factors, general):
                 if GENERAL:
                     t_seed[j] = seeds[g]
                     _load_optimizer(j, g, one, opt_args, t_lrh, t_lro, oh, sw1, sb1, sw2, sb2)
-                sh, so, dead = _saturation(X, w1, b1, w2, b2, j, s2, ACT, out)
-                out_f[F_SAT_HIDDEN_START, g] = sh
-                out_f[F_SAT_OUTPUT_START, g] = so
-                out_f[F_DEAD_HIDDEN_START, g] = dead
+            _saturation_tile(X, w1, b1, w2, b2, active, s2, ACT, out, one, sat)
+            for j in range(active):
+                out_f[F_SAT_HIDDEN_START, lane[j]] = sat[0, j]
+                out_f[F_SAT_OUTPUT_START, lane[j]] = sat[1, j]
+                out_f[F_DEAD_HIDDEN_START, lane[j]] = sat[2, j]
 
             next_ck = 0
             e = 0
@@ -627,12 +673,17 @@ def _build(act, factors, general):
                     next_ck += 1
 
                 if n_stop > 0:  # retire the lanes that stop; move the others down to the front of the tile
+                    # Their saturation at the end: for the whole tile at once when a quarter of it stops
+                    # (the vector loops cost about what a few lanes' scalar ones do), else lane by lane.
+                    tile_sat = 4 * n_stop >= active
+                    if tile_sat:
+                        _saturation_tile(X, w1, b1, w2, b2, active, s2, ACT, out, one, sat)
                     kept = 0
                     for j in range(active):
                         if stop[j]:
                             _retire_lane(j, lane[j], e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2,
                                          lossv, sse, first, holds, min_loss, score, ediv, W1, B1, W2, B2, out_f,
-                                         out_i, out_outputs, s2, ACT, out, bias)
+                                         out_i, out_outputs, s2, ACT, out, bias, sat, tile_sat, one)
                             continue
                         if kept != j:
                             _move_params(j, kept, w1, b1, w2, b2)

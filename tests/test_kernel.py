@@ -467,3 +467,28 @@ def test_weights_of_wrong_dtype_or_layout_are_refused():
               np.repeat(W2, 2, -1), np.repeat(b2, 2), 10, lr=0.1)
     with pytest.raises(TypeError, match="float64 or float32"):
         train(nb.XOR_X, nb.XOR_Y, W1.astype(np.float16), b1, W2, b2, 10, lr=0.1)
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.sampled_from([0, 1, 2, 3]), st.sampled_from([0, 1]),
+       st.sampled_from([np.float64, np.float32]), st.booleans())
+def test_saturation_of_a_tile_at_once_is_that_of_each_lane(seed, active, act, out, dtype, odd):
+    """The kernel's tile-wide count of saturated and dead units (`_saturation_tile`, at the start and when many
+    lanes stop) gives each lane exactly what the lane-by-lane count gives: zero inputs, inf and NaN weights
+    included."""
+    from kernels.kernel import _saturation, _saturation_tile
+
+    rng = np.random.default_rng(seed)
+    n_samples, n_inputs, hidden, tile = rng.integers(1, 7), rng.integers(1, 4), rng.integers(1, 6), 12
+    X = (rng.integers(0, 2, (n_samples, n_inputs)) * rng.uniform(-3, 3, (n_samples, n_inputs))).astype(dtype)
+    w1, b1, w2 = (rng.normal(0, 3, shape).astype(dtype) for shape in
+                  ((n_inputs, hidden, tile), (hidden, tile), (hidden, tile)))
+    b2 = rng.normal(0, 3, tile).astype(dtype)
+    if odd:
+        w1[0, 0, 0], b2[min(1, active - 1)], b1[0, active - 1] = np.inf, -np.inf, np.nan
+    one, s2 = dtype(1), dtype(0.5 if out else 1.0)
+    sat = np.full((3, tile), -1.0)
+    _saturation_tile(X, w1, b1, w2, b2, active, s2, act, out, one, sat)
+    for j in range(active):
+        assert tuple(sat[:, j]) == _saturation(X, w1, b1, w2, b2, j, s2, act, out, one), j
+    assert np.all(sat[:, active:] == -1.0)
