@@ -369,6 +369,12 @@ def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
 @given(problems(max_lanes=9), st.sampled_from([1, 2, 3, 8]), st.sampled_from([1, 2]))
 def test_lane_results_are_bitwise_independent_of_batch_tile_and_threads(problem, tile, threads):
     """Each lane of a mixed batch equals, bit for bit, the same lane trained alone."""
+    assert_lanes_are_those_trained_alone(problem, tile, threads)
+
+
+def assert_lanes_are_those_trained_alone(problem, tile, threads):
+    """Every statistic and final weight of each lane of `problem` trained as one call (this tile and threads)
+    equals, bit for bit, that of the lane trained alone."""
     X, Y, nets, hyper, epochs, ck = problem
     with np.errstate(all="ignore"):
         batch, wb = run_batch(X, Y, nets, hyper, epochs, ck, np.float64, tile=tile, threads=threads)

@@ -15,7 +15,8 @@ from kernels.optimizers import shuffle_into
 from kernels.reference import shuffled_order
 from kernels.vocab import OPTIMIZERS
 from tests import notebooks as nb
-from tests.test_kernel import compare, compare_float32, lane, lanes, problems, run_batch
+from tests.test_kernel import (assert_lanes_are_those_trained_alone, compare, compare_float32, lane, lanes, problems,
+                               run_batch)
 
 ADAPTIVE = ("adam", "adamw", "rmsprop")
 
@@ -72,16 +73,7 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
 def test_lane_results_are_bitwise_independent_of_batch_tile_and_threads(problem, tile, threads):
     """Each lane of a call equals, bit for bit, the same lane trained alone: its optimizer state, its shuffle
     and its minibatches are its own, whatever the tile it shares and its place in it."""
-    X, Y, nets, hyper, epochs, ck = problem
-    with np.errstate(all="ignore"):
-        batch, wb = run_batch(X, Y, nets, hyper, epochs, ck, np.float64, tile=tile, threads=threads)
-        for j in range(len(nets)):
-            alone, wa = run_batch(X, Y, nets[j:j + 1], hyper[j:j + 1], epochs, ck, np.float64)
-            a, b = lane(batch, j), lane(alone, 0)
-            for k in a:
-                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-            for p, q in zip(wb, wa):
-                np.testing.assert_array_equal(p[..., j], q[..., 0])
+    assert_lanes_are_those_trained_alone(problem, tile, threads)
 
 
 @settings(max_examples=20)
