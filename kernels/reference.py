@@ -419,7 +419,8 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
                     early_stop=False, checkpoints=(), activation="sigmoid", output="sigmoid",
                     lr_hidden=None, lr_output=None, bias=True, scaling="standard",
                     reduction="sum", optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8,
-                    weight_decay=0.0, decay_biases=False, batch_size=0, shuffle=False, shuffle_seed=0):
+                    weight_decay=0.0, decay_biases=False, batch_size=0, shuffle=False, shuffle_seed=0,
+                    diagnostics=False):
     """Train one D-H-1 network; returns a dict of statistics and final weights.
 
     Shapes: X (N, D), Y (N,), W1 (D, H), b1 (H,), W2 (H,), b2 scalar; with
@@ -428,7 +429,8 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
     precision. optimizer, beta1, beta2 (RMSprop's alpha), opt_eps,
     weight_decay, decay_biases, batch_size and shuffle (with shuffle_seed,
     the run's seed) as in the module docstring; the hyperparameters an
-    optimizer does not use are ignored.
+    optimizer does not use are ignored. diagnostics: also the curvature of
+    every state (`_diagnostics`; slow: a Hessian by finite differences each).
     """
     check_family(activation, output, scaling, reduction, loss)
     if batch_size < 0:
@@ -461,7 +463,10 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
     epoch_converged = -1
     min_loss = np.inf
     diverged = False
+    states = []  # the parameters of every state, for the diagnostics
     for e in range(epochs + 1):
+        if diagnostics:
+            states.append(np.concatenate([np.ravel(p) for p in params]).astype(np.float64))
         z1, a1, z2, a2 = forward(X, W1, b1, W2, b2, **family)
         loss_now = loss_value(a2, y, loss, bce_eps)
         losses.append(loss_now)
@@ -493,7 +498,15 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
                 _, a1b, _, a2b = forward(Xb, W1, b1, W2, b2, **family)
                 opt.step(gradients(Xb, yb, a1b, a2b, W2, loss, bce_eps, **family, reduction=reduction, bias=bias))
 
+    extra = {}
+    if diagnostics:
+        extra = _diagnostics(X, y, W1.shape[1], states, losses, holds and not diverged, checkpoints, loss=loss,
+                             bce_eps=bce_eps,
+                             **family, reduction=reduction, bias=bias, optimizer=optimizer, momentum=momentum,
+                             weight_decay=weight_decay, decay_biases=decay_biases, batch_size=batch_size,
+                             lr_hidden=lr_hidden, lr_output=lr_output)
     return {
+        **extra,
         "epoch_converged": epoch_converged,
         "converged": holds and not diverged,
         "epochs_run": e,
@@ -514,4 +527,39 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
         "losses": np.array(losses, dtype=np.float64),
         **trainability_scores(losses, epochs),
         "W1": W1, "b1": b1[0] if bias else None, "W2": W2[:, 0], "b2": b2[0, 0] if bias else None,
+    }
+
+
+def _diagnostics(X, y, hidden, states, losses, converged, checkpoints, *, loss, bce_eps, activation, output, scaling,
+                 reduction, bias, optimizer, momentum, weight_decay, decay_biases, batch_size, lr_hidden, lr_output):
+    """The curvature and dynamics of a run from the parameters of its states (kernels/curvature.py defines
+    them): sharpness_init, sharpness_final, sharpness_max and epoch_sharpness_max, checkpoint_sharpness (NaN
+    for states not reached), steps_above_edge (the states that made an update with `edge_sharpness` above
+    `edge_threshold`; None for adaptive optimizers and minibatches, which have no such threshold),
+    ntk_lambda0 and lr_lambda0 at state 0, loss_peak_ratio and catapult."""
+    from kernels import curvature as cv
+
+    n_inputs = X.shape[1]
+    objective = cv.Objective(X, y, n_inputs, hidden, loss=loss, bce_eps=bce_eps, activation=activation,
+                             output=output, scaling=scaling, reduction=reduction, bias=bias,
+                             l2=0.0 if optimizer == "adamw" else weight_decay, decay_biases=decay_biases)
+    rates = cv.layer_rates(n_inputs, hidden, bias, lr_hidden, lr_output)
+    sharp = np.array([cv.sharpness(objective, theta) for theta in states])
+    threshold = cv.edge_threshold(optimizer, momentum) if batch_size == 0 else None
+    above = None
+    if threshold is not None:
+        above = sum(cv.edge_sharpness(objective, theta, rates) > threshold for theta in states[:-1])
+    finite = np.where(np.isfinite(sharp), sharp, -np.inf)
+    K = cv.ntk(objective, states[0])
+    return {
+        "sharpness": sharp,
+        "sharpness_init": float(sharp[0]),
+        "sharpness_final": float(sharp[-1]),
+        "sharpness_max": float(np.max(finite)) if np.isfinite(finite).any() else np.nan,
+        "epoch_sharpness_max": int(np.argmax(finite)) if np.isfinite(finite).any() else -1,
+        "checkpoint_sharpness": np.array([sharp[c] if c < sharp.size else np.nan for c in checkpoints]),
+        "steps_above_edge": above,
+        "ntk_lambda0": cv.largest_eigenvalue(K),
+        "lr_lambda0": cv.largest_eigenvalue(cv.ntk(objective, states[0], rates)),
+        **cv.dynamics(losses, converged),
     }
