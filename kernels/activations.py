@@ -10,7 +10,8 @@ a(1 - a), 1 - a^2, 1 where a > 0 (else 0), 1.
 from numba import njit
 
 from kernels.fastmath import sigmoid, tanh
-from kernels.vocab import JIT, RELU, SATURATION_Z, SIGMOID, TANH
+from kernels.jit import JIT
+from kernels.vocab import RELU, SATURATION_Z, SIGMOID, TANH
 
 
 @njit(**JIT)

@@ -101,12 +101,13 @@ from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
 from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
+from kernels.jit import JIT
 from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END,
                            F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_LOSS_RATIO_SUM,
                            F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
                            F_SAT_OUTPUT_START, F_TRAINABILITY, GD, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED,
-                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, JIT, MEAN, N_FLOAT_STATS, N_INT_STATS, RELU, SIGMOID,
-                           STANDARD, TANH)
+                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, MEAN, N_FLOAT_STATS, N_INT_STATS, RELU, SIGMOID, STANDARD,
+                           TANH)
 
 # X and Y of at most this many bytes are compiled into the kernel (constant memory: 64 KiB in all,
 # which the kernel's other constants share); larger data sets are passed as global device arrays.

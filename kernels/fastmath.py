@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from kernels.vocab import JIT
+from kernels.jit import JIT
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # 0x3fe62e42fee00000: low 32 bits zero

@@ -54,10 +54,12 @@ from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
 from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
-from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE,
-                           F_GRAD_NORM, F_LOSS_RATIO_SUM, F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
+from kernels.jit import KERNEL_JIT
+from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END,
+                           F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_LOSS_RATIO_SUM,
+                           F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
                            F_SAT_OUTPUT_START, F_TRAINABILITY, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED,
-                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, ADAM, ADAMW, GD, KERNEL_JIT, NESTEROV, RMSPROP, SIGMOID)
+                           I_EPOCH_DIVERGED, I_EPOCHS_RUN, ADAM, ADAMW, GD, NESTEROV, RMSPROP, SIGMOID)
 
 # Rows of a tile's per-lane optimizer state: hyperparameters, the running products beta1^t and beta2^t,
 # Adam's factors of the current update (per layer rate: _H hidden, _O output) and AdamW's shrink factors.

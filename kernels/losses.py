@@ -11,7 +11,7 @@ a(1 - a).
 import numpy as np
 from numba import njit
 
-from kernels.vocab import JIT
+from kernels.jit import JIT
 
 
 @njit(**JIT)

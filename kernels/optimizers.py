@@ -18,7 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.vocab import ADAM, ADAMW, GD, JIT, NESTEROV
+from kernels.jit import JIT
+from kernels.vocab import ADAM, ADAMW, GD, NESTEROV
 
 # splitmix64's constants (the shuffle rule of kernels/reference.py)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -28,7 +28,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from kernels.vocab import KERNEL_JIT
+from kernels.jit import KERNEL_JIT
 
 try:
     from numba.np.random import _constants as _ziggurat

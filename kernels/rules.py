@@ -9,7 +9,7 @@ rule changed here changes on both. Definitions are those of
 """
 from numba import njit
 
-from kernels.vocab import JIT
+from kernels.jit import JIT
 
 
 

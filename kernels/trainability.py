@@ -21,7 +21,8 @@ order. These functions are shared by both kernels (numba-cuda compiles an
 import numpy as np
 from numba import njit
 
-from kernels.vocab import JIT, RATIO_CAP, TAIL_STATES
+from kernels.jit import JIT
+from kernels.vocab import RATIO_CAP, TAIL_STATES
 
 
 @njit(**JIT)

@@ -2,8 +2,8 @@
 
 The names a run's parameters take (a name's index is the code the kernels
 use), the limits on shapes, the lanes of a kernel tile, the layout of the
-statistics the kernels return, and the options every Numba function is
-compiled with. `sweep.params`, the kernels, the reference and the GPU kernel
+statistics the kernels return (the options every Numba function is
+compiled with are in kernels/jit.py). `sweep.params`, the kernels, the reference and the GPU kernel
 import these; adding a loss or a criterion touches this module, the kernels
 and the reference, and nothing that merely lists names.
 
@@ -64,8 +64,3 @@ BOOL_STATS = ("converged", "diverged")  # integer rows that are flags
  F_TRAINABILITY) = range(len(FLOAT_STATS))
 I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED, I_EPOCH_DIVERGED = range(len(INT_STATS))
 N_FLOAT_STATS, N_INT_STATS = len(FLOAT_STATS), len(INT_STATS)
-
-# Numba options: every @njit function (IEEE semantics: no fastmath, so rows do not depend on the CPU),
-# and the kernels that run in threads (released GIL).
-JIT = dict(error_model="numpy", cache=True)
-KERNEL_JIT = dict(JIT, nogil=True)

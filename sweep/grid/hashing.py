@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from kernels.vocab import JIT, KERNEL_JIT
+from kernels.jit import JIT, KERNEL_JIT
 
 LANES = 128  # messages compressed together
 CHUNK = 1024  # messages ordered by length together
