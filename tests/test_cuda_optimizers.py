@@ -130,3 +130,19 @@ def test_arguments_are_validated_as_for_train():
         with pytest.raises(ValueError) as cpu:
             train(X, Y, W1, b1, W2, b2, 3, lr=0.1, **kw)
         assert str(gpu.value) == str(cpu.value)
+
+
+@pytest.mark.parametrize("optimizer, batch_size", [("adamw", 2), ("nesterov", 0)])
+def test_float32_optimizers_match_the_cpu_kernel(optimizer, batch_size):
+    """float32 (the GPU's own float32 exp and fused multiply-adds against the CPU's): AdamW with weight decay
+    on shuffled minibatches, and Nesterov at full batch, agree with the CPU kernel to the float32 tolerance of
+    tests/test_cuda.py (2e-3) over 20 epochs (the standard parameterisation and the sum: the float32 CPU
+    kernel that tests/test_kernel_optimizers.py compiles too)."""
+    X, Y, nets, hyper = family_problem("sigmoid", seed=6, n_samples=5, hidden=4)
+    hyper = optimizer_lanes(hyper, optimizer)
+    kw = dict(optimizer=optimizer, batch_size=batch_size, shuffle=batch_size > 0)
+    with np.errstate(all="ignore"):
+        g, wg = run_gpu(X, Y, nets, hyper, 20, [0, 5, 20], np.float32, **kw)
+        c, wc = run_cpu(X, Y, nets, hyper, 20, [0, 5, 20], np.float32, **kw)
+    assert_gpu_matches_cpu(g, wg, c, wc, 2e-3)
+    assert np.isfinite(g.final_loss).all()
