@@ -192,3 +192,25 @@ def test_no_page_or_source_cites_the_old_design_notes():
         if rel(page) != "docs/design.md" and page.resolve() != here:
             assert "DESIGN.md" not in page.read_text(errors="replace"), \
                 f"{rel(page)} cites DESIGN.md: cite docs/design.md instead"
+
+
+def complete_grids():
+    """(page, text) of every ```toml block of the docs that is a whole grid file (it names the sweep)."""
+    out = []
+    for page in sorted((ROOT / "docs").glob("*.md")) + [README]:
+        for block in re.findall(r"```toml\n(.*?)```", page.read_text(), re.S):
+            if re.search(r"^name\s*=", block, re.M):
+                out.append((rel(page), block))
+    return out
+
+
+def test_there_are_grids_in_the_docs():
+    assert {page for page, _ in complete_grids()} >= {"docs/grid.md", "docs/optimizers.md"}
+
+
+@pytest.mark.parametrize("page, text", complete_grids(), ids=[page for page, _ in complete_grids()])
+def test_every_whole_grid_in_the_docs_expands(page, text):
+    """A grid printed in the docs is a valid grid file: it parses and expands into runs."""
+    from sweep.grid import expand, loads_grid
+
+    assert len(expand(loads_grid(text, page))) > 0
