@@ -21,6 +21,7 @@ import pandas as pd
 from sweep import survival
 from sweep.collect import OUTCOMES
 from sweep.errors import SweepError
+from sweep.grid.applies import RULE
 from sweep.params import NAMES as PARAMETER_COLUMNS
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -124,12 +125,23 @@ def default_by(df, axes=None):
     """
     varying = [name for name in df.columns
                if name in PARAMETER_COLUMNS and name not in NOT_GROUPS and df[name].nunique(dropna=False) > 1]
-    if "lr_hidden" in varying or "lr_output" in varying:  # lr is theirs where they agree, else null
-        varying = [name for name in varying if name != "lr"]
     if axes is None and df.attrs.get("path"):
         axes = axes_of(df.attrs["path"])
     axes = [a for a in (axes or []) if a in varying]
-    return list(dict.fromkeys([*axes, *varying]))
+    if ("lr_hidden" in varying or "lr_output" in varying) and "lr" not in axes:  # lr is theirs where they agree
+        varying = [name for name in varying if name != "lr"]
+    by = list(dict.fromkeys([*axes, *varying]))
+    if "lr" in axes:  # the layer rates where they are lr, as the grid never set them
+        by = [n for n in by if n not in ("lr_hidden", "lr_output") or not (df[n] == df["lr"]).all()]
+    # A parameter that applies to some runs only (sweep/grid/applies.py), no axis, and that the others
+    # determine splits no group: beta1, null for gradient descent and one value for Adam.
+    for name in reversed(by):
+        if name in axes or name not in RULE:
+            continue
+        others = [n for n in by if n != name]
+        if others and df.groupby(others, observed=True, dropna=False)[name].nunique(dropna=False).max() <= 1:
+            by.remove(name)
+    return by
 
 
 def _resolve_by(df, by, axes):

@@ -417,3 +417,16 @@ def test_layer_rates_group_without_the_derived_lr_and_drawn_biases_read_draw():
     assert summary.default_by(df, axes=[]) == ["lr_hidden", "lr_output", "bias_init"]
     assert [summary._key_text(v, "bias_init") for v in df["bias_init"]] == ["0", "draw", "0", "draw"]
     assert summary._key_text(np.nan, "lr") == "NA"
+
+
+def test_default_by_leaves_out_what_the_optimizer_and_lr_determine():
+    """Grouped by the axes of an optimizer grid: beta1..opt_eps (null for gd, one value for adam) and the layer
+    rates that are lr add no groups and are left out; a beta1 that varies within an optimizer stays."""
+    from sweep.grid import expand, loads_grid
+
+    runs = expand(loads_grid('name = "o"\n[grid]\noptimizer = ["gd", "adam"]\nlr = [0.1, 1.0]\nseed = [0, 1]\n'))
+    assert default_by(runs, axes=["optimizer", "lr", "seed"]) == ["optimizer", "lr"]
+    runs = expand(loads_grid('name = "o"\n[grid]\nlr = [0.1, 1.0]\n[[zip]]\noptimizer = ["gd", "adam", "adam"]\n'
+                             'beta1 = [0.9, 0.8, 0.95]\n'))
+    assert default_by(runs, axes=["lr", "optimizer", "beta1"]) == ["lr", "optimizer", "beta1"]
+    assert default_by(runs, axes=["lr", "optimizer"]) == ["lr", "optimizer", "beta1"]
