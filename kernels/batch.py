@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import kernel as _k
-from kernels.vocab import (ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, F_ACCURACY, F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START,
-                           F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, A_WD, GD, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS,
-                           MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY, OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU,
-                           SCALINGS, TILE_LANES)
+from kernels.vocab import (A_WD, ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, F_ACCURACY, F_DEAD_HIDDEN_END,
+                           F_DEAD_HIDDEN_START, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, GD, INT_STATS,
+                           LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY,
+                           OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU, SCALINGS, TILE_LANES)
 
 
 @dataclass
@@ -421,8 +421,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
 
 def warm_up(dtypes=(np.float64,), **variant):
     """Compile, or load from Numba's cache, the kernels for these dtypes (and variant: the names of
-    `train`'s activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle) now, so that the first real
-    call is not slowed by it (seconds on a first start); and the initial weights' compiled draws
+    `train`'s activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle) now, so that the
+    first real call is not slowed by it (seconds on a first start); and the initial weights' compiled draws
     (`kernels.rng`)."""
     from kernels.init import initial_lanes
 

@@ -179,7 +179,8 @@ def _load_lane(j, g, zero, W1, B1, W2, B2, w1, b1, w2, b2, vw1, vb1, vw2, vb2):
 
 @njit(**KERNEL_JIT)
 def _retire_lane(j, g, e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2, a2, loss, sse, first, holds,
-                 min_loss, score, ediv, W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias, sat, have_sat, one):
+                 min_loss, score, ediv, W1, B1, W2, B2, out_f, out_i, out_outputs, s2, act, out, bias, sat, have_sat,
+                 one):
     """Lane g (tile slot j) stops at state e: write its statistics, outputs and final weights. With
     `have_sat`, sat[:, j] holds its `_saturation` (computed for the tile at once)."""
     n_samples, n_inputs = X.shape
@@ -239,6 +240,20 @@ def _move_params(src, dst, w1, b1, w2, b2):
         b1[h, dst] = b1[h, src]
         w2[h, dst] = w2[h, src]
     b2[dst] = b2[src]
+
+
+@njit(**KERNEL_JIT)
+def _zero_params(active, zero, w1, b1, w2, b2):
+    """Slots 0..active-1 of a group of parameters (or their gradients) set to `zero`."""
+    for j in range(active):
+        b2[j] = zero
+    for h in range(w1.shape[1]):
+        for j in range(active):
+            b1[h, j] = zero
+            w2[h, j] = zero
+        for d in range(w1.shape[0]):
+            for j in range(active):
+                w1[d, h, j] = zero
 
 
 @njit(**KERNEL_JIT)
@@ -306,20 +321,20 @@ def _update(opt, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1
     a constant, so the loops over lanes hold one optimizer's arithmetic (and vectorise). Compiled once per
     dtype, not per kernel: every kernel calls it."""
     if opt == GD:
-        _update_with(GD, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
-                     t_lro, t_mom, oh)
+        _update_with(GD, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                     sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
     elif opt == NESTEROV:
-        _update_with(NESTEROV, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
-                     t_lro, t_mom, oh)
+        _update_with(NESTEROV, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                     sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
     elif opt == ADAM:
-        _update_with(ADAM, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
-                     t_lro, t_mom, oh)
+        _update_with(ADAM, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                     sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
     elif opt == ADAMW:
-        _update_with(ADAMW, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
-                     t_lro, t_mom, oh)
+        _update_with(ADAMW, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                     sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
     else:
-        _update_with(RMSPROP, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2, sw1, sb1, sw2, sb2, t_lrh,
-                     t_lro, t_mom, oh)
+        _update_with(RMSPROP, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
+                     sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
 
 
 @njit(inline="always", **KERNEL_JIT)
@@ -403,8 +418,8 @@ def _build(act, factors, general):
         float dtype. Per-lane arrays (L,): lr_hidden, lr_output, bce_eps, momentum, margin, tol in
         that dtype; loss_code and crit_code int8 (indices into kernels.vocab.LOSSES, CRITERIA);
         early_stop bool. opt_args (5, L) in the dtype: the rows of kernels.vocab.OPT_ARGS; seeds (L,)
-        uint64: the runs' seeds, which draw the shuffles. checkpoints: sorted int64 states. model: (s2, r) in the dtype, the output
-        scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
+        uint64: the runs' seeds, which draw the shuffles. checkpoints: sorted int64 states. model: (s2, r)
+        in the dtype, the output scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
         code; bias: whether the biases are trained (without, they are zero and stay so). optimizer: a code
         of kernels.vocab.OPTIMIZERS; batch_size: samples per update (0: the whole data set); shuffle: each
         epoch's samples in the run's shuffled order (kernels/optimizers.py's shuffle_into).
@@ -517,16 +532,9 @@ def _build(act, factors, general):
             while True:
                 # Forward and backward pass of state e, summed over samples.
                 for j in range(active):
-                    gb2[j] = zero
                     sse[j] = zero
                     maxerr[j] = zero
-                for h in range(hidden):
-                    for j in range(active):
-                        gb1[h, j] = zero
-                        gw2[h, j] = zero
-                    for d in range(n_inputs):
-                        for j in range(active):
-                            gw1[d, h, j] = zero
+                _zero_params(active, zero, gw1, gb1, gw2, gb2)
                 for n in range(n_samples):
                     yn = Y[n]
                     k = nz_count[n]
@@ -701,26 +709,19 @@ def _build(act, factors, general):
                     if active == 0:
                         break
 
-                if GENERAL:  # the optimizers of kernels/optimizers.py, per minibatch or per epoch
-                    if batch_size > 0:
-                        # An epoch of minibatches: samples start..stop-1 of the epoch's order (dataset order, or
-                        # each lane's shuffle), per lane gathered into xb, yb; forward, backward, one update each.
-                        if shuffle:
-                            for j in range(active):
-                                shuffle_into(perm[j], t_seed[j], e)
-                        for i in range(n_batches):
+                if GENERAL:  # the optimizers of kernels/optimizers.py: an update per minibatch, or per epoch
+                    # With minibatches, batch i is samples start.. of the epoch's order (dataset order, or each
+                    # lane's shuffle), per lane gathered into xb, yb: forward, backward, one update. The full batch
+                    # is one batch whose gradient is that of the pass above.
+                    if shuffle:
+                        for j in range(active):
+                            shuffle_into(perm[j], t_seed[j], e)
+                    for i in range(n_batches):
+                        if batch_size > 0:
                             start = i * per_batch
                             rb = batch_factor[i]
                             s2rb = s2 * rb
-                            for j in range(active):
-                                gb2[j] = zero
-                            for h in range(hidden):
-                                for j in range(active):
-                                    gb1[h, j] = zero
-                                    gw2[h, j] = zero
-                                for d in range(n_inputs):
-                                    for j in range(active):
-                                        gw1[d, h, j] = zero
+                            _zero_params(active, zero, gw1, gb1, gw2, gb2)
                             for pos in range(start, min(start + per_batch, n_samples)):
                                 for j in range(active):
                                     n = perm[j, pos] if shuffle else pos
@@ -743,7 +744,8 @@ def _build(act, factors, general):
                                     a = pre_activation(z2[j], b2[j], s2, FACTORS, True)
                                     if out_sigmoid:
                                         a = activate(a, SIGMOID, one)
-                                        dz = bce_delta(a, yb[j], t_eps[j], one) if t_bce[j] else mse_delta(a, yb[j], one)
+                                        dz = (bce_delta(a, yb[j], t_eps[j], one) if t_bce[j]
+                                              else mse_delta(a, yb[j], one))
                                     else:
                                         dz = mse_delta_linear(a, yb[j])
                                     gb2[j] += _times(dz, rb, FACTORS)
@@ -759,9 +761,6 @@ def _build(act, factors, general):
                                     for d in range(n_inputs):
                                         for j in range(active):
                                             gw1[d, h, j] += xb[d, j] * a1[h, j]
-                            _update(optimizer, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2,
-                                    vb2, sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
-                    else:
                         _update(optimizer, active, bias, one, w1, b1, w2, b2, gw1, gb1, gw2, gb2, vw1, vb1, vw2, vb2,
                                 sw1, sb1, sw2, sb2, t_lrh, t_lro, t_mom, oh)
                 # Else the notebooks' update: plain gradient descent, or heavy-ball momentum; each layer at its

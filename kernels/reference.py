@@ -464,9 +464,11 @@ def train_reference(X, Y, W1, b1, W2, b2, epochs, *, lr=None, loss="mse", bce_ep
     min_loss = np.inf
     diverged = False
     states = []  # the parameters of every state, for the diagnostics
+    if diagnostics:
+        from kernels.curvature import parameters
     for e in range(epochs + 1):
         if diagnostics:
-            states.append(np.concatenate([np.ravel(p) for p in params]).astype(np.float64))
+            states.append(parameters(W1, b1, W2, b2, bias))
         z1, a1, z2, a2 = forward(X, W1, b1, W2, b2, **family)
         loss_now = loss_value(a2, y, loss, bce_eps)
         losses.append(loss_now)

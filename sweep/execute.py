@@ -25,7 +25,7 @@ def lane_hyperparameters(runs):
     and the criterion as the kernels' codes (their index in kernels.vocab), not a string per lane. The
     optimizer's hyperparameters that do not apply to a run (null in its row) take their defaults, which
     its optimizer never reads; the shuffles are drawn from the runs' seeds."""
-    def rate(name):
+    def or_default(name):
         return runs[name].fillna(DEFAULTS[name]).to_numpy(float)
 
     return dict(lr_hidden=runs["lr_hidden"].to_numpy(float), lr_output=runs["lr_output"].to_numpy(float),
@@ -33,7 +33,7 @@ def lane_hyperparameters(runs):
                 bce_eps=runs["bce_eps"].to_numpy(float), momentum=runs["momentum"].to_numpy(float),
                 criterion=_name_codes(runs["criterion"], CRITERIA), margin=runs["margin"].to_numpy(float),
                 tol=runs["tol"].to_numpy(float), early_stop=runs["early_stop"].to_numpy(bool),
-                beta1=rate("beta1"), beta2=rate("beta2"), opt_eps=rate("opt_eps"),
+                beta1=or_default("beta1"), beta2=or_default("beta2"), opt_eps=or_default("opt_eps"),
                 weight_decay=runs["weight_decay"].to_numpy(float), decay_biases=runs["decay_biases"].to_numpy(bool),
                 shuffle_seed=runs["seed"].to_numpy(np.int64))
 

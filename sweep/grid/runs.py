@@ -25,7 +25,7 @@ from sweep.errors import GridError
 from sweep.grid.applies import RULE, neutralize
 from sweep.grid.errors import describe_point, in_file
 from sweep.grid.ids import id_order, id_strings, learning_rates, run_ids
-from sweep.params import PARAM
+from sweep.params import PARAM, describe
 
 FLOAT_MATCH_RTOL = 1e-9
 
@@ -206,7 +206,8 @@ def _duplicate_error(ids, source, blocks, values, codes, replaced):
 
 
 def _shown(value):
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+    """A neutral value as the rows hold it: null, or as written in a grid file."""
+    return "null" if value is None else describe(value)
 
 
 def _value_column(name, values, codes):
