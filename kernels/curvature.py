@@ -128,10 +128,9 @@ class Objective:
 
 
 def sharpness(objective, theta):
-    """The largest eigenvalue of the Hessian of the objective at theta; NaN where theta is not finite."""
-    if not np.all(np.isfinite(theta)):
-        return np.nan
-    return float(np.linalg.eigvalsh(objective.hessian(theta))[-1])
+    """The largest eigenvalue of the Hessian of the objective at theta; NaN where theta or the Hessian is
+    not finite."""
+    return edge_sharpness(objective, theta, np.ones(np.size(theta)))
 
 
 def layer_rates(n_inputs, hidden, bias, lr_hidden, lr_output):
@@ -146,27 +145,34 @@ def edge_sharpness(objective, theta, rates):
     if not np.all(np.isfinite(theta)):
         return np.nan
     root = np.sqrt(rates)
-    return float(np.linalg.eigvalsh(root[:, None] * objective.hessian(theta) * root[None, :])[-1])
+    with np.errstate(all="ignore"):
+        weighted = root[:, None] * objective.hessian(theta) * root[None, :]
+    return float(np.linalg.eigvalsh(weighted)[-1]) if np.all(np.isfinite(weighted)) else np.nan
 
 
 def edge_threshold(optimizer, momentum):
-    """The value of `edge_sharpness` above which a quadratic's update is unstable, or None (adaptive)."""
-    if optimizer == "gd":
-        return 2.0 + 2.0 * momentum
-    if optimizer == "nesterov":
-        return (2.0 + 2.0 * momentum) / (1.0 + 2.0 * momentum)
-    return None
+    """The value of `edge_sharpness` above which a quadratic's update is unstable, or None (adaptive):
+    kernels/hessian.py's `edge_threshold` (one formula for the reference and the kernels)."""
+    from kernels.hessian import edge_threshold as threshold
+    from kernels.vocab import OPTIMIZERS
+
+    value = threshold(OPTIMIZERS.index(optimizer), float(momentum))
+    return None if np.isnan(value) else float(value)
 
 
 def ntk(objective, theta, rates=None):
-    """The empirical NTK of the outputs, r Jo diag(rates) Jo^T (rates None: r Jo Jo^T), (N, N)."""
+    """The empirical NTK of the outputs, r Jo diag(rates) Jo^T (rates None: r Jo Jo^T), (N, N); all NaN where
+    theta is not finite."""
+    if not np.all(np.isfinite(theta)):
+        return np.full((objective.X.shape[0],) * 2, np.nan)
     Jo = objective.output_jacobian(theta)
     weighted = Jo if rates is None else Jo * rates[None, :]
     return objective.r * weighted @ Jo.T
 
 
 def largest_eigenvalue(K):
-    return float(np.linalg.eigvalsh(K)[-1])
+    """The largest eigenvalue of a symmetric matrix; NaN where it is not finite."""
+    return float(np.linalg.eigvalsh(K)[-1]) if np.all(np.isfinite(K)) else np.nan
 
 
 def dynamics(losses, converged):
