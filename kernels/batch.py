@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import kernel as _k
-from kernels.vocab import (A_WD, ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, F_ACCURACY, F_DEAD_HIDDEN_END,
+from kernels.vocab import (A_WD, ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, DIAG_ROWS, N_DIAG_ROWS, F_ACCURACY, F_DEAD_HIDDEN_END,
                            F_DEAD_HIDDEN_START, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, GD, INT_STATS,
                            LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY,
                            OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU, SCALINGS, TILE_LANES)
@@ -47,6 +47,17 @@ class TrainResult:
     outputs: np.ndarray  # (N, L) float64
     checkpoint_epochs: np.ndarray  # (K,) int64
     checkpoint_loss: np.ndarray  # (K, L) float64, NaN where not reached
+    # With diagnostics (None without): the curvature and dynamics of kernels/curvature.py, per lane.
+    sharpness_init: np.ndarray = None  # (L,) float64; NaN where the parameters or the Hessian are not finite
+    sharpness_final: np.ndarray = None
+    sharpness_max: np.ndarray = None  # over the states reached; NaN if none had a finite sharpness
+    epoch_sharpness_max: np.ndarray = None  # (L,) int64, the first state of the max; -1 if none
+    steps_above_edge: np.ndarray = None  # (L,) float64: a count, NaN where no threshold applies
+    ntk_lambda0: np.ndarray = None
+    lr_lambda0: np.ndarray = None
+    loss_peak_ratio: np.ndarray = None  # the largest loss over the initial one; inf once a loss is not finite
+    catapult: np.ndarray = None  # (L,) bool: a later loss above the initial one, and the run converged
+    checkpoint_sharpness: np.ndarray = None  # (K, L) float64, NaN where not reached
 
 
 def checkpoint_epochs(epochs, k):
@@ -92,7 +103,8 @@ class Variant:
     activation (hidden units) and output are codes into kernels.vocab.ACTIVATIONS (an output is
     sigmoid or identity), scaling into SCALINGS, reduction into REDUCTIONS; bias: biases exist;
     optimizer: a code into OPTIMIZERS; batch_size: samples per update (0: all); shuffle: each epoch's
-    samples in the run's shuffled order."""
+    samples in the run's shuffled order; diagnostics: compute the curvature diagnostics (CPU kernels
+    only)."""
 
     activation: int = 0
     output: int = 0
@@ -102,17 +114,18 @@ class Variant:
     optimizer: int = 0
     batch_size: int = 0
     shuffle: bool = False
+    diagnostics: bool = False
 
     @classmethod
     def of(cls, activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
-           optimizer="gd", batch_size=0, shuffle=False):
+           optimizer="gd", batch_size=0, shuffle=False, diagnostics=False):
         """The variant of these names; ValueError naming a value that is not one."""
         for value, names, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
                                    (scaling, SCALINGS, "scaling"), (reduction, REDUCTIONS, "reduction"),
                                    (optimizer, OPTIMIZERS, "optimizer")):
             if value not in names:
                 raise ValueError(f"{what} must be one of {', '.join(names)}; got {value!r}")
-        for value, what in ((bias, "bias"), (shuffle, "shuffle")):
+        for value, what in ((bias, "bias"), (shuffle, "shuffle"), (diagnostics, "diagnostics")):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{what} must be True or False; got {value!r}")
         if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) \
@@ -122,7 +135,8 @@ class Variant:
         if shuffle and batch_size == 0:
             raise ValueError("shuffle=True needs batch_size >= 1 (a full-batch update does not depend on the order)")
         return cls(ACTIVATIONS.index(activation), ACTIVATIONS.index(output), bool(bias), SCALINGS.index(scaling),
-                   REDUCTIONS.index(reduction), OPTIMIZERS.index(optimizer), int(batch_size), bool(shuffle))
+                   REDUCTIONS.index(reduction), OPTIMIZERS.index(optimizer), int(batch_size), bool(shuffle),
+                   bool(diagnostics))
 
     def scales(self, n_inputs, hidden):
         """(s1, s2): the factors on X W1 and a1 W2 of the parameterisation (1.0 where standard)."""
@@ -209,7 +223,7 @@ class Batch:
         optimizer, weight decay or minibatches (the general kernels)."""
         return self.variant.optimizer != GD or self.variant.batch_size > 0 or self.has_weight_decay
 
-    def result(self, out_f, out_i, out_outputs, out_ck):
+    def result(self, out_f, out_i, out_outputs, out_ck, out_d=None, out_ck_sharp=None):
         """The `TrainResult` of a kernel's outputs, the CPU's or the GPU's (rows in the order of
         `kernels.vocab.FLOAT_STATS` and `INT_STATS`, checkpoint losses in sorted order). The kernels
         compute every statistic; here those that do not apply become NaN: accuracy unless every
@@ -224,7 +238,24 @@ class Batch:
         stats = {name: out_f[i] for i, name in enumerate(FLOAT_STATS)}
         stats.update((name, out_i[i].astype(bool) if name in BOOL_STATS else out_i[i])
                      for i, name in enumerate(INT_STATS))
+        if out_d is not None:
+            stats.update(_diagnostics(out_d, stats["converged"] & ~stats["diverged"]))
+            stats["checkpoint_sharpness"] = np.empty_like(out_ck_sharp)
+            stats["checkpoint_sharpness"][self.order] = out_ck_sharp
         return TrainResult(**stats, outputs=out_outputs, checkpoint_epochs=self.checkpoints, checkpoint_loss=ck_loss)
+
+
+def _diagnostics(out_d, converged):
+    """The diagnostics columns of `TrainResult` from a kernel's rows of kernels.vocab.DIAG_ROWS: the
+    dynamics as kernels/curvature.py's `dynamics` defines them."""
+    rows = dict(zip(DIAG_ROWS, out_d))
+    stats = {name: rows[name] for name in ("sharpness_init", "sharpness_final", "sharpness_max", "steps_above_edge",
+                                           "ntk_lambda0", "lr_lambda0")}
+    stats["epoch_sharpness_max"] = rows["epoch_sharpness_max"].astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stats["loss_peak_ratio"] = rows["loss_max"] / rows["loss_init"]
+    stats["catapult"] = (rows["loss_rose"] == 1) & converged
+    return stats
 
 
 def _check_arrays(X, Y, W1, b1, W2, b2, bias):
@@ -334,11 +365,11 @@ def prepare(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=
             momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
             activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
             optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
-            batch_size=0, shuffle=False, shuffle_seed=0):
+            batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False):
     """Validate and convert the arguments of a training call (those of `train`,
     but for the CPU-only `threads` and `tile`); returns a `Batch`. Raises
     TypeError or ValueError with a one-line message on bad input."""
-    variant = Variant.of(activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle)
+    variant = Variant.of(activation, output, bias, scaling, reduction, optimizer, batch_size, shuffle, diagnostics)
     lr_hidden, lr_output = _learning_rates(lr, lr_hidden, lr_output)
     X, Y, dtype, b1, b2 = _check_arrays(X, Y, W1, b1, W2, b2, variant.bias)
     return _check_run(X, Y, W1, dtype, epochs, lr_hidden, lr_output, loss, bce_eps, momentum, criterion, margin,
@@ -350,7 +381,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
           momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
           activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
           optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
-          batch_size=0, shuffle=False, shuffle_seed=0, threads=1, tile=None):
+          batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, threads=1, tile=None):
     """Train L networks of shape D-H-1 by gradient descent (full batch, as the notebooks, by default).
 
     X (N, D) inputs and Y (N,) targets are shared by all lanes (targets in
@@ -373,6 +404,9 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     hyperparameters an optimizer does not use are ignored, but momentum != 0
     with Adam, AdamW or RMSprop is refused. `checkpoints` is a count of
     log-spaced states or an explicit sequence of states in [0, epochs].
+    diagnostics: also the curvature and dynamics of every run (the sharpness of every state, the NTK
+    at the start, the loss peak; kernels/curvature.py defines them, kernels/hessian.py computes them),
+    in the result's diagnostics fields; slower (docs/performance.md says by how much).
     `threads` blocks of lanes train in parallel. `tile` (lanes trained
     together in cache; by default chosen by shape) changes speed, never results.
     """
@@ -381,7 +415,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
                     early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
                     scaling=scaling, reduction=reduction, optimizer=optimizer, beta1=beta1, beta2=beta2,
                     opt_eps=opt_eps, weight_decay=weight_decay, decay_biases=decay_biases, batch_size=batch_size,
-                    shuffle=shuffle, shuffle_seed=shuffle_seed)
+                    shuffle=shuffle, shuffle_seed=shuffle_seed, diagnostics=diagnostics)
     tile = int(tile or default_tile(batch.dtype, batch.n_samples, batch.n_inputs, batch.hidden))
     if tile < 1:
         raise ValueError(f"tile must be >= 1; got {tile}")
@@ -400,10 +434,13 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)
     out_outputs = np.full((n_samples, n_lanes), np.nan)
     out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
+    diag = variant.diagnostics
+    out_d = np.full((N_DIAG_ROWS if diag else 0, n_lanes), np.nan)
+    out_ck_sharp = np.full((ck_sorted.size if diag else 0, n_lanes), np.nan)
 
     def run(lo, hi):
         kernel(X, Y, W1, b1, W2, b2, *lane_args, opt_args, seeds, epochs, ck_sorted, model, out, bias, optimizer,
-               batch_size, shuffle, lo, hi, tile, out_f, out_i, out_outputs, out_ck)
+               batch_size, shuffle, diag, lo, hi, tile, out_f, out_i, out_outputs, out_ck, out_d, out_ck_sharp)
 
     threads = max(1, min(int(threads or os.cpu_count() or 1), -(-n_lanes // tile))) if n_lanes else 1
     if threads == 1:
@@ -416,6 +453,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, bounds[:-1], bounds[1:]))
 
+    if diag:
+        return batch.result(out_f, out_i, out_outputs, out_ck, out_d, out_ck_sharp)
     return batch.result(out_f, out_i, out_outputs, out_ck)
 
 

@@ -20,6 +20,8 @@ from kernels.batch import prepare
 
 INSTALL_HINT = "pip install numba-cuda"
 DEFAULT_THREADS_PER_BLOCK = 128
+DIAGNOSTICS_ON_CPU = ("diagnostics are computed by the CPU kernels only (the Hessian's eigenvalues of every state "
+                      "take LAPACK, which a GPU thread does not have): train these runs on the CPU")
 
 
 class CudaUnavailableError(RuntimeError):
@@ -71,7 +73,7 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
                momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
                activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
                optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
-               batch_size=0, shuffle=False, shuffle_seed=0, threads_per_block=None, timings=None):
+               batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, threads_per_block=None, timings=None):
     """Train L networks of shape D-H-1 on the GPU: `kernels.batch.train`'s arguments (the model
     family -- activation, output, bias, scaling, reduction -- and the learning rates lr or
     lr_hidden and lr_output included), validation, results and in-place update of W1, b1, W2, b2
@@ -84,6 +86,7 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
     `shuffle_seed`) for every lane; per lane beta1, beta2 (RMSprop's alpha), opt_eps,
     weight_decay (L2 in the gradient, decoupled for 'adamw'), decay_biases and shuffle_seed.
     The defaults are the notebooks' full-batch gradient descent, whose kernel is unchanged.
+    diagnostics=True is refused (ValueError): the curvature diagnostics are the CPU kernels'.
 
     `threads_per_block` (default 128) changes speed, never results. `timings`, if
     a dict, receives the seconds spent copying to the device ('h2d'), training
@@ -100,7 +103,9 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
                     early_stop=early_stop, checkpoints=checkpoints, activation=activation, output=output, bias=bias,
                     scaling=scaling, reduction=reduction, optimizer=optimizer, beta1=beta1, beta2=beta2,
                     opt_eps=opt_eps, weight_decay=weight_decay, decay_biases=decay_biases, batch_size=batch_size,
-                    shuffle=shuffle, shuffle_seed=shuffle_seed)
+                    shuffle=shuffle, shuffle_seed=shuffle_seed, diagnostics=diagnostics)
+    if batch.variant.diagnostics:
+        raise ValueError(DIAGNOSTICS_ON_CPU)
     if threads_per_block is None:
         threads_per_block = DEFAULT_THREADS_PER_BLOCK
     threads_per_block = int(threads_per_block)

@@ -50,12 +50,15 @@ import numpy as np
 from numba import njit
 
 from kernels.activations import activate, pre_activation, saturates, slope
+from kernels.hessian import edge_threshold, forward as curvature_forward, ntk_top, top_eigenvalue
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
 from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
 from kernels.jit import KERNEL_JIT
-from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END,
+from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, D_EPOCH_SHARPNESS_MAX,
+                           D_LOSS_INIT, D_LOSS_MAX, D_LOSS_ROSE, D_LR_LAMBDA0, D_NTK_LAMBDA0, D_SHARPNESS_FINAL,
+                           D_SHARPNESS_INIT, D_SHARPNESS_MAX, D_STEPS_ABOVE_EDGE, F_ACCURACY, F_DEAD_HIDDEN_END,
                            F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_LOSS_RATIO_SUM,
                            F_LOSS_RATIO_TAIL, F_MIN_LOSS, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, F_SAT_OUTPUT_END,
                            F_SAT_OUTPUT_START, F_TRAINABILITY, I_CONVERGED, I_DIVERGED, I_EPOCH_CONVERGED,
@@ -277,6 +280,89 @@ def _move_hyper(src, dst, t_lrh, t_lro, t_eps, t_mom, t_margin, t_tol, t_bce, t_
     min_loss[dst] = min_loss[src]
 
 
+@njit(**KERNEL_JIT)
+def _diagnose(e, active, stop, lane, X, Y, w1, b1, w2, b2, lossv, t_lrh, t_lro, t_mom, t_bce, t_eps, oh, general,
+              optimizer, batch_size, s2, rg, act, out, bias, out_d):
+    """The curvature and loss diagnostics of state e of the tile's lanes, into out_d (the rows of
+    kernels.vocab.DIAG_ROWS, lanes last): the sharpness of the objective the run follows, its maximum and
+    the state of it, the states that make an update with lr times the sharpness (or the rate-weighted
+    Hessian's largest eigenvalue) above the optimizer's edge threshold, at state 0 the NTK's largest
+    eigenvalue, and the losses that give loss_peak_ratio and catapult. kernels/hessian.py computes them
+    in float64 from the lane's parameters; stop[j]: state e is lane j's last (it makes no update)."""
+    n_samples, n_inputs = X.shape
+    hidden = w1.shape[1]
+    n1 = n_inputs * hidden
+    o_w2 = n1 + hidden if bias else n1
+    p = o_w2 + hidden + (1 if bias else 0)
+    theta = np.empty(p)
+    ones = np.ones(p)
+    rates = np.empty(p)
+    root = np.empty(p)
+    a1 = np.empty((n_samples, hidden))
+    d1 = np.empty((n_samples, hidden))
+    dd1 = np.empty((n_samples, hidden))
+    delta = np.empty(n_samples)
+    ddelta = np.empty(n_samples)
+    g = np.empty(n_samples)
+    s2f, r = np.float64(s2), np.float64(rg)
+    for j in range(active):
+        gl = lane[j]
+        for d in range(n_inputs):
+            for h in range(hidden):
+                theta[d * hidden + h] = w1[d, h, j]
+        for h in range(hidden):
+            if bias:
+                theta[n1 + h] = b1[h, j]
+            theta[o_w2 + h] = w2[h, j]
+        if bias:
+            theta[o_w2 + hidden] = b2[j]
+        lrh, lro = np.float64(t_lrh[j]), np.float64(t_lro[j])
+        for i in range(p):
+            rates[i] = lrh if i < o_w2 else lro
+            root[i] = np.sqrt(rates[i])
+        l2 = 0.0
+        decay_biases = False
+        if general and optimizer != ADAMW:  # AdamW's decay is not in the gradient
+            l2 = np.float64(oh[H_WD, j])
+            decay_biases = oh[H_DECB, j] != 0
+        ok = curvature_forward(X, Y, theta, hidden, bias, act, out, t_bce[j], np.float64(t_eps[j]), s2f, r, a1, d1,
+                               dd1, delta, ddelta, g)
+        sharp = np.nan
+        if ok:
+            sharp = top_eigenvalue(X, theta, ones, hidden, bias, s2f, l2, decay_biases, a1, d1, dd1, delta, ddelta)
+        threshold = edge_threshold(optimizer, np.float64(t_mom[j])) if batch_size == 0 else np.nan
+        loss = np.float64(lossv[j])
+        if e == 0:
+            out_d[D_SHARPNESS_INIT, gl] = sharp
+            out_d[D_SHARPNESS_MAX, gl] = np.nan
+            out_d[D_EPOCH_SHARPNESS_MAX, gl] = -1.0
+            out_d[D_STEPS_ABOVE_EDGE, gl] = 0.0 if np.isfinite(threshold) else np.nan
+            out_d[D_NTK_LAMBDA0, gl] = ntk_top(X, theta, ones, hidden, bias, s2f, r, a1, d1, g) if ok else np.nan
+            out_d[D_LR_LAMBDA0, gl] = ntk_top(X, theta, rates, hidden, bias, s2f, r, a1, d1, g) if ok else np.nan
+            out_d[D_LOSS_INIT, gl] = loss
+            out_d[D_LOSS_MAX, gl] = loss
+            out_d[D_LOSS_ROSE, gl] = 0.0
+        out_d[D_SHARPNESS_FINAL, gl] = sharp
+        if np.isfinite(sharp) and not (sharp <= out_d[D_SHARPNESS_MAX, gl]):  # the first state of the max
+            out_d[D_SHARPNESS_MAX, gl] = sharp
+            out_d[D_EPOCH_SHARPNESS_MAX, gl] = e
+        if not stop[j] and np.isfinite(threshold):
+            edge = lrh * sharp
+            if lrh != lro:
+                edge = np.nan
+                if ok:
+                    edge = top_eigenvalue(X, theta, root, hidden, bias, s2f, l2, decay_biases, a1, d1, dd1, delta,
+                                          ddelta)
+            if edge > threshold:
+                out_d[D_STEPS_ABOVE_EDGE, gl] += 1.0
+        if not np.isfinite(loss):
+            out_d[D_LOSS_MAX, gl] = np.inf
+        elif loss > out_d[D_LOSS_MAX, gl]:
+            out_d[D_LOSS_MAX, gl] = loss
+        if e > 0 and loss > out_d[D_LOSS_INIT, gl]:
+            out_d[D_LOSS_ROSE, gl] = 1.0
+
+
 _KERNELS = {}
 _BUILD = threading.Lock()
 
@@ -411,7 +497,7 @@ def _build(act, factors, general):
     @njit(**KERNEL_JIT)
     def train_range(X, Y, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum,
                     crit_code, margin, tol, early_stop, opt_args, seeds, epochs, checkpoints, model, out, bias,
-                    optimizer, batch_size, shuffle, lo, hi, tile, out_f, out_i, out_outputs, out_ck):
+                    optimizer, batch_size, shuffle, diagnostics, lo, hi, tile, out_f, out_i, out_outputs, out_ck, out_d, out_ck_sharp):
         """Train lanes lo..hi-1 in place; write their statistics.
 
         X (N, D) (the inputs times s1), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one
@@ -422,9 +508,13 @@ def _build(act, factors, general):
         in the dtype, the output scale and the reduction's factor on the gradient (1 or 1/N); out: the output's activation
         code; bias: whether the biases are trained (without, they are zero and stay so). optimizer: a code
         of kernels.vocab.OPTIMIZERS; batch_size: samples per update (0: the whole data set); shuffle: each
-        epoch's samples in the run's shuffled order (kernels/optimizers.py's shuffle_into).
+        epoch's samples in the run's shuffled order (kernels/optimizers.py's shuffle_into); diagnostics:
+        compute the curvature diagnostics of every state (`_diagnose`: a call per state, outside the loops
+        over lanes, so a value and not a compiled variant; every kernel has it).
         Outputs (float64 and int64, lanes last): out_f (len(FLOAT_STATS), L), out_i (len(INT_STATS), L),
-        out_outputs (N, L), out_ck (K, L) (pre-filled with NaN by the caller).
+        out_outputs (N, L), out_ck (K, L) (pre-filled with NaN by the caller); with diagnostics out_d
+        (len(DIAG_ROWS), L) and out_ck_sharp (K, L), the sharpness at the checkpoints (NaN-filled), else
+        arrays the kernel does not touch.
         """
         tail_from = tail_start(epochs)
         n_samples, n_inputs = X.shape
@@ -677,9 +767,14 @@ def _build(act, factors, general):
                     s = stops(finite, ok, t_early[j], e, epochs)
                     stop[j] = s
                     n_stop += s
+                if diagnostics:
+                    _diagnose(e, active, stop, lane, X, Y, w1, b1, w2, b2, lossv, t_lrh, t_lro, t_mom, t_bce, t_eps,
+                              oh, GENERAL, optimizer, batch_size, s2, rg, ACT, out, bias, out_d)
                 while next_ck < n_ck and checkpoints[next_ck] == e:
                     for j in range(active):
                         out_ck[next_ck, lane[j]] = lossv[j]
+                        if diagnostics:
+                            out_ck_sharp[next_ck, lane[j]] = out_d[D_SHARPNESS_FINAL, lane[j]]
                     next_ck += 1
 
                 if n_stop > 0:  # retire the lanes that stop; move the others down to the front of the tile

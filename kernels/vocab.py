@@ -64,3 +64,13 @@ BOOL_STATS = ("converged", "diverged")  # integer rows that are flags
  F_TRAINABILITY) = range(len(FLOAT_STATS))
 I_EPOCH_CONVERGED, I_CONVERGED, I_EPOCHS_RUN, I_DIVERGED, I_EPOCH_DIVERGED = range(len(INT_STATS))
 N_FLOAT_STATS, N_INT_STATS = len(FLOAT_STATS), len(INT_STATS)
+
+# The curvature diagnostics a kernel compiled with them writes per lane (kernels/hessian.py; the columns they
+# become are in kernels/batch.py's `TrainResult`): rows of its (len(DIAG_ROWS), lanes) float64 output, NaN
+# where not computed. loss_init, loss_max and loss_rose (a later loss above the initial one, 1 or 0) give
+# loss_peak_ratio and catapult.
+DIAG_ROWS = ("sharpness_init", "sharpness_final", "sharpness_max", "epoch_sharpness_max", "steps_above_edge",
+             "ntk_lambda0", "lr_lambda0", "loss_init", "loss_max", "loss_rose")
+(D_SHARPNESS_INIT, D_SHARPNESS_FINAL, D_SHARPNESS_MAX, D_EPOCH_SHARPNESS_MAX, D_STEPS_ABOVE_EDGE, D_NTK_LAMBDA0,
+ D_LR_LAMBDA0, D_LOSS_INIT, D_LOSS_MAX, D_LOSS_ROSE) = range(len(DIAG_ROWS))
+N_DIAG_ROWS = len(DIAG_ROWS)
