@@ -57,8 +57,34 @@ STAT_TYPES = {
     "checkpoint_epochs": pa.list_(_I), "checkpoint_loss": pa.list_(_F), "dataset_sha256": pa.string(),
     "chunk_seconds": _F,
 }
-RECORDABLE = tuple(STAT_TYPES)  # the columns a grid's `record` may choose (run_id and the parameters always stay)
 assert list(STAT_TYPES) == [c for c in STAT_COLUMNS if c != "run_id"]
+# The curvature diagnostics: columns of the sweeps in which some run has `diagnostics = true` (null in the
+# rows of the others). kernels/curvature.py defines them, docs/curvature.md explains them.
+DIAGNOSTIC_COLUMNS = {
+    "sharpness_init": "largest eigenvalue of the Hessian, over every trained parameter, of the objective the run "
+                      "follows (its loss and reduction, L2 of weight decay), initial state; null where not finite",
+    "sharpness_final": "the same at the last state",
+    "sharpness_max": "its largest value over the states reached",
+    "epoch_sharpness_max": "the first state of that largest value",
+    "steps_above_edge": "updates made where lr x sharpness (the rate-weighted Hessian's with per-layer rates) exceeded "
+                        "the edge of stability: 2 + 2 momentum (gd), (2 + 2 momentum) / (1 + 2 momentum) (nesterov); "
+                        "null for adaptive optimizers and minibatches",
+    "ntk_lambda0": "largest eigenvalue of the empirical NTK r J J^T at the initial state (J: the outputs' Jacobian "
+                   "over the parameters; r: 1 with the sum reduction, 1/N with the mean)",
+    "lr_lambda0": "largest eigenvalue of r J diag(lr) J^T: lr x ntk_lambda0 when the layers share one rate "
+                  "(lazy below 2, catapult between 2 and about 4 in Lewkowycz et al. 2020)",
+    "loss_peak_ratio": "the largest loss over the run divided by the initial loss (inf once a loss is not finite)",
+    "catapult": "a later loss rose above the initial one, and the run converged",
+    "checkpoint_sharpness": "the sharpness at the states of checkpoint_epochs; NaN where the run had stopped (list)",
+}
+DIAGNOSTIC_TYPES = {
+    "sharpness_init": _F, "sharpness_final": _F, "sharpness_max": _F, "epoch_sharpness_max": _I,
+    "steps_above_edge": _I, "ntk_lambda0": _F, "lr_lambda0": _F, "loss_peak_ratio": _F, "catapult": _B,
+    "checkpoint_sharpness": pa.list_(_F),
+}
+assert list(DIAGNOSTIC_TYPES) == list(DIAGNOSTIC_COLUMNS)
+RECORDABLE = tuple(STAT_TYPES) + tuple(DIAGNOSTIC_TYPES)  # what a grid's `record` may choose (run_id and the
+#                                                            parameters always stay)
 OUTPUTS_MAX_SAMPLES = 64  # larger data sets: no outputs per row (272 floats a run would outweigh the rest)
 WEIGHT_COLUMNS = ["w1_init", "b1_init", "w2_init", "b2_init", "w1_final", "b1_final", "w2_final", "b2_final"]
 
@@ -131,11 +157,12 @@ def weight_lists(W1, b1, W2, b2):
     }
 
 
-def result_schema(params_schema, weights=(), record=None):
+def result_schema(params_schema, weights=(), record=None, diagnostics=False):
     """The Arrow schema of every part of a sweep: its parameter columns, the statistics it records (`record`:
-    None for all, else a tuple of `RECORDABLE` in their order), the weight columns named in `weights` (see
-    `weight_columns`)."""
-    fields = list(params_schema) + [pa.field(name, kind) for name, kind in STAT_TYPES.items()
+    None for all, else a tuple of `RECORDABLE` in their order; the diagnostics only where `diagnostics`: some
+    run of the sweep computes them), the weight columns named in `weights` (see `weight_columns`)."""
+    kinds = dict(STAT_TYPES, **(DIAGNOSTIC_TYPES if diagnostics else {}))
+    fields = list(params_schema) + [pa.field(name, kind) for name, kind in kinds.items()
                                     if record is None or name in record]
     fields += [pa.field(name, pa.list_(pa.float64())) for name in weights]
     return pa.schema(fields, metadata=params_schema.metadata)
@@ -166,7 +193,7 @@ def params_table(params, schema):
 
 
 def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, params_schema=None, weights=None,
-            dataset_sha256=None, record=None):
+            dataset_sha256=None, record=None, diagnostics=False):
     """Arrow table of one chunk.
 
     params: the chunk's runs (lane order), their parameter columns with run_id.
@@ -175,7 +202,8 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     data set.
     params_schema: the Arrow schema of the parameter columns, the same for every part.
     weights: None or {"w1_init": ((lanes, size) matrix, row-valid mask), ...} for save_weights, the columns of
-    `weight_columns` in that order. record: the statistics columns to build (None: all).
+    `weight_columns` in that order. record: the statistics columns to build (None: all). diagnostics: the
+    sweep's parts have the diagnostics columns (null where the result has none).
     """
     n = len(params)
     if params_schema is None:
@@ -216,10 +244,32 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "dataset_sha256": lambda: pa.array([dataset_sha256] * n, pa.string()),
         "chunk_seconds": lambda: pa.array(np.full(n, seconds)),
     }
+    if diagnostics:
+        cols.update(_diagnostic_columns(result, ck_columns, n))
     for name, column in cols.items():
         if record is None or name in record:
             table = table.append_column(name, column())
     if weights is not None:
         for name, (matrix, valid) in weights.items():
             table = table.append_column(name, _list_column(matrix, pa.float64(), valid))
-    return table.cast(result_schema(params_table_schema, tuple(weights or ()), record))
+    return table.cast(result_schema(params_table_schema, tuple(weights or ()), record, diagnostics))
+
+
+def _diagnostic_columns(result, ck_columns, n):
+    """Builders of the diagnostics columns from a `kernels.TrainResult` (all null where it has none)."""
+    if result.sharpness_init is None:
+        return {name: (lambda kind=kind: pa.nulls(n, kind)) for name, kind in DIAGNOSTIC_TYPES.items()}
+    steps = result.steps_above_edge
+    return {
+        "sharpness_init": lambda: _nullable(result.sharpness_init),
+        "sharpness_final": lambda: _nullable(result.sharpness_final),
+        "sharpness_max": lambda: _nullable(result.sharpness_max),
+        "epoch_sharpness_max": lambda: _state_or_null(result.epoch_sharpness_max),
+        "steps_above_edge": lambda: pa.array(np.nan_to_num(steps, nan=-1).astype(np.int64), pa.int64(),
+                                             mask=np.isnan(steps)),
+        "ntk_lambda0": lambda: _nullable(result.ntk_lambda0),
+        "lr_lambda0": lambda: _nullable(result.lr_lambda0),
+        "loss_peak_ratio": lambda: pa.array(result.loss_peak_ratio, pa.float64()),
+        "catapult": lambda: pa.array(result.catapult),
+        "checkpoint_sharpness": lambda: _list_column(result.checkpoint_sharpness[ck_columns].T, pa.float64()),
+    }

@@ -89,7 +89,15 @@ def columns_table():
     return "\n".join(lines) + "\n"
 
 
-TABLES = {"parameters": parameters_table, "settings": settings_table, "columns": columns_table}
+def diagnostics_table():
+    """The columns of `diagnostics = true` (docs/results.md, docs/curvature.md): `DIAGNOSTIC_COLUMNS`."""
+    lines = ["| column | meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {_cell(meaning)} |" for name, meaning in collect.DIAGNOSTIC_COLUMNS.items()]
+    return "\n".join(lines) + "\n"
+
+
+TABLES = {"parameters": parameters_table, "settings": settings_table, "columns": columns_table,
+          "diagnostics": diagnostics_table}
 
 
 def blocks(text):

@@ -61,13 +61,15 @@ def _trainer(device):
     return train
 
 
-def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), record=None, threads=1, device="cpu"):
+def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), record=None, diagnostics=False, threads=1,
+                device="cpu"):
     """Train every run of a chunk (runs of one shape) in one kernel call; return its rows.
 
     device: "cpu" (the Numba CPU kernels, `threads` threads) or "cuda" (`kernels.cuda`, one GPU
     thread per run; rows agree with the CPU's to rounding). Runs of several chunks of one shape
     may be trained together: a run's row never depends on the others. with_weights: the weight columns of
-    the sweep (`sweep.collect.weight_columns`), () for none; record: its statistics columns (None: all)."""
+    the sweep (`sweep.collect.weight_columns`), () for none; record: its statistics columns (None: all);
+    diagnostics: its parts have the diagnostics columns (the runs' own `diagnostics` says which compute them)."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     digest = content_digest(X, Y)
@@ -96,4 +98,5 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), rec
             valid = keep if part.startswith("w") or model["bias"] else np.zeros_like(keep)  # no biases: null
             weights[name] = ((init if when == "init" else final)[part], valid)
     return collect(runs, result, np.arange(ck.size), result.checkpoint_loss[-1], seconds,
-                   params_schema=params_schema, weights=weights, dataset_sha256=digest, record=record)
+                   params_schema=params_schema, weights=weights, dataset_sha256=digest, record=record,
+                   diagnostics=diagnostics)

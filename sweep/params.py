@@ -350,22 +350,28 @@ PARAMS = (
           aliases=("checkpoint", "n_checkpoints", "log_every")),
     Param("save_weights", "bool", False, "Keep the initial and final weights of every run in the results.",
           aliases=("keep_weights", "store_weights", "save_weight")),
+    Param("diagnostics", "bool", False,
+          "Also record each run's curvature and dynamics: the sharpness (the Hessian's largest eigenvalue) of every "
+          "state, steps above the edge of stability, the NTK's largest eigenvalue at the start, the loss peak "
+          "(docs/curvature.md). Costs a Hessian eigenvalue per state: much slower; CPU backends only.",
+          aliases=("diagnose", "curvature", "sharpness", "hessian")),
 )
 PARAM = {p.name: p for p in PARAMS}
 # The model: one compiled kernel variant, the same for every lane of a kernel call (chunks are planned by it).
 MODEL = ("activation", "output", "bias", "scaling", "reduction")
 # The optimizer and the update scheme (sweep/grid/applies.py: those that apply to some runs only).
 OPTIMIZATION = ("optimizer", "beta1", "beta2", "opt_eps", "weight_decay", "decay_biases", "batch_size", "shuffle")
-# What every lane of one kernel call shares (chunks are planned by it): the model and the update scheme.
-CALL = MODEL + ("optimizer", "batch_size", "shuffle")
+# What every lane of one kernel call shares (chunks are planned by it): the model, the update scheme and
+# whether the kernel computes the diagnostics.
+CALL = MODEL + ("optimizer", "batch_size", "shuffle", "diagnostics")
 # Parameters added after the first results were written: hashed into run_id only away from their defaults,
 # so the runs from before keep their ids (sweep/grid/ids.py).
-HASHED_OFF_DEFAULT = MODEL + OPTIMIZATION
+HASHED_OFF_DEFAULT = MODEL + OPTIMIZATION + ("diagnostics",)
 
 
 def call_arguments(values):
     """Values of `CALL`'s parameters, in its order, as the kernels' keyword arguments in their types."""
-    kinds = {"bias": bool, "shuffle": bool, "batch_size": int}
+    kinds = {"bias": bool, "shuffle": bool, "batch_size": int, "diagnostics": bool}
     return {name: kinds.get(name, str)(value) for name, value in zip(CALL, values)}
 NAMES = tuple(PARAM)
 DEFAULTS = {p.name: p.default for p in PARAMS}

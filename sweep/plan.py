@@ -192,6 +192,7 @@ class Calibration:
     seconds: float
     rate: float  # network-epochs / s / worker
     batch_size: int = 0  # of the runs timed: minibatches cost more per epoch than the full batch
+    diagnostics: bool = False  # of the runs timed: a Hessian's largest eigenvalue per state costs far more
 
 
 @dataclass
@@ -201,7 +202,7 @@ class Estimate:
     busy_workers: int
     calibrations: list
     warmup_seconds: float
-    rates: dict = None  # (dataset, hidden, dtype, batch_size) -> network-epochs / s / worker, measured or scaled
+    rates: dict = None  # `_cost_key` -> network-epochs / s / worker, measured or scaled
     device: str = "cpu"  # or the GPU's name: an estimate of --backend cuda
     host_seconds: float = 0.0  # of `seconds`: the work outside the kernel (initial weights, rows, parts)
 
@@ -210,18 +211,26 @@ class Estimate:
         return chunk.network_epochs / self.rates[_cost_key(chunk)]
 
 
-def _shape_cost(n_samples, n_inputs, hidden, batch_size=0):
+def _shape_cost(n_samples, n_inputs, hidden, batch_size=0, diagnostics=False):
     """Relative cost of one network-epoch, for uncalibrated shapes: a forward and backward pass over the data;
-    with minibatches one more, and an update per batch (online XOR: about 3 times the full batch's)."""
+    with minibatches one more, and an update per batch (online XOR: about 3 times the full batch's); with
+    diagnostics, the Hessian-vector products of the sharpness (about P of them for P parameters, at most
+    ~64 by Lanczos beyond kernels/hessian.py's DENSE_MAX) and a dense eigensolver's P^3."""
     cost = n_samples * hidden * (n_inputs + 3)
     if batch_size > 0:
         cost *= 2 + -(-n_samples // batch_size) / n_samples
+    if diagnostics:
+        from kernels.hessian import DENSE_MAX
+
+        p = n_inputs * hidden + 2 * hidden + 1
+        cost += 3 * min(p, DENSE_MAX) * n_samples * hidden * (n_inputs + 3) + min(p, DENSE_MAX) ** 3
     return cost
 
 
 def _cost_key(chunk):
-    """What a chunk's cost per network-epoch depends on: (dataset, hidden, dtype, batch_size)."""
-    return (chunk.dataset, chunk.hidden, chunk.dtype, int(chunk.variant[CALL.index("batch_size")]))
+    """What a chunk's cost per network-epoch depends on: (dataset, hidden, dtype, batch_size, diagnostics)."""
+    return (chunk.dataset, chunk.hidden, chunk.dtype, int(chunk.variant[CALL.index("batch_size")]),
+            bool(chunk.variant[CALL.index("diagnostics")]))
 
 
 def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, workers=None, min_seconds=0.1,
@@ -247,7 +256,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
     else:
         from kernels import train as trainer
     workers = int(workers or os.cpu_count() or 1)
-    # work per (dataset, hidden, dtype, batch_size): epochs differ in count only, not in cost per epoch
+    # work per `_cost_key`: epochs differ in count only, not in cost per epoch
     work, rows = {}, {}
     for c in chunks:
         key = _cost_key(c)
@@ -256,13 +265,13 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
 
     def expected_cost(key):  # the shapes that will take longest are timed
         X, _ = dataset_arrays(grid, key[0])
-        return work[key] * _shape_cost(X.shape[0], X.shape[1], key[1], key[3])
+        return work[key] * _shape_cost(X.shape[0], X.shape[1], *key[1:2], *key[3:])
 
     order = sorted(work, key=lambda k: (-expected_cost(k), k))
     warm_start = time.perf_counter()
     measured = []
     for key in order[:max_shapes]:
-        dataset, hidden, dtype, batch_size = key
+        dataset, hidden, dtype, batch_size, diagnostics = key
         biggest = max(rows[key], key=lambda c: c.n_runs)
         if device == "cuda":  # a launch holds chunks of one shape, up to BATCH_LANES runs
             pool = np.concatenate([c.rows for c in rows[key]])
@@ -305,15 +314,15 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
             else:
                 break
         measured.append(Calibration(dataset, hidden, dtype, n_lanes, n_epochs, dt, n_lanes * n_epochs / dt,
-                                    batch_size))
+                                    batch_size, diagnostics))
     warmup = time.perf_counter() - warm_start - sum(c.seconds for c in measured)
     first = max(rows[order[0]], key=lambda c: c.n_runs)
     host = _host_seconds_per_run(grid, runs, first.rows)
 
-    shapes = {(c.dataset, c.hidden, c.dtype, c.batch_size): c for c in measured}
+    shapes = {(c.dataset, c.hidden, c.dtype, c.batch_size, c.diagnostics): c for c in measured}
     ref = measured[0]
     ref_x, _ = dataset_arrays(grid, ref.dataset)
-    ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden, ref.batch_size)
+    ref_cost = _shape_cost(ref_x.shape[0], ref_x.shape[1], ref.hidden, ref.batch_size, ref.diagnostics)
     total = 0.0
     rates = {}
     for key, net_epochs in work.items():
@@ -322,7 +331,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
             rate = cal.rate
         else:
             X, _ = dataset_arrays(grid, key[0])
-            rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], key[1], key[3])
+            rate = ref.rate * ref_cost / _shape_cost(X.shape[0], X.shape[1], *key[1:2], *key[3:])
         rates[key] = rate
         total += net_epochs / rate
     busy = max(1, min(workers, sum(-(-c.n_runs // TILE_LANES.get(c.dtype, 64)) for c in chunks)))
@@ -432,7 +441,8 @@ def _host_share(estimate):
 
 def _calibration_lines(estimate, unit):
     return [f"                measured {c.rate:.3g} network-epochs/s {unit} on {c.dataset}, hidden {c.hidden}, "
-            f"{c.dtype}{f', batch_size {c.batch_size}' if c.batch_size else ''} ({c.lanes:,} lanes x {c.epochs} "
+            f"{c.dtype}{f', batch_size {c.batch_size}' if c.batch_size else ''}"
+            f"{', diagnostics' if c.diagnostics else ''} ({c.lanes:,} lanes x {c.epochs} "
             f"epochs in {c.seconds:.2f} s)" for c in estimate.calibrations]
 
 
@@ -514,7 +524,8 @@ def chunk_cost(datasets):
     (`datasets`: name -> Dataset), to balance shards."""
     def cost(chunk):
         X = datasets[chunk.dataset].X
-        return chunk.network_epochs * _shape_cost(X.shape[0], X.shape[1], chunk.hidden)
+        return chunk.network_epochs * _shape_cost(X.shape[0], X.shape[1], chunk.hidden,
+                                                  diagnostics=_cost_key(chunk)[4])
     return cost
 
 

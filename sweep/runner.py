@@ -52,6 +52,11 @@ class Prepared:
         return tuple(name for name in WEIGHT_COLUMNS if name in self.schema.names)
 
     @property
+    def diagnostics(self):
+        """Whether the parts have the diagnostics columns (some run computes them)."""
+        return bool(self.runs["diagnostics"].any())
+
+    @property
     def dictionary_columns(self):
         """The columns of the parts that are dictionary-encoded (`sweep.collect.dictionary_columns`)."""
         from sweep.collect import dictionary_columns
@@ -164,7 +169,7 @@ def prepare(grid_path, out_root="results", overrides=None):
         "chunk_size": grid.chunk_size,
     }
     pschema = params_schema(runs)
-    schema = result_schema(pschema, weight_columns(runs), grid.record)
+    schema = result_schema(pschema, weight_columns(runs), grid.record, bool(runs["diagnostics"].any()))
     return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema)
 
 
@@ -328,6 +333,10 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
     start = time.perf_counter()
     _refuse_nested(out_root)
     prepared = prepare(grid_path, out_root, overrides)
+    if backend == "cuda" and prepared.diagnostics:
+        from kernels.cuda import DIAGNOSTICS_ON_CPU
+
+        raise SweepError(f"--backend cuda: {DIAGNOSTICS_ON_CPU} (--backend threads, processes or dask)")
     label = f"sweep: shard {shard[0]}/{shard[1]}: " if shard else "sweep: "
     with Writer(prepared.layout, grid_hash=prepared.grid_hash, shard=shard, warn=say) as writer:
         open_results(prepared, writer, overwrite=overwrite)
@@ -349,7 +358,8 @@ def _run(grid_path, out_root, *, jobs, backend, quiet, overwrite, chunk_ids, sha
         datasets = prepared.grid.datasets
         with_weights = prepared.weight_columns
         work = [backends.Work(chunk, prepared.runs, datasets[chunk.dataset].X, datasets[chunk.dataset].Y,
-                              prepared.params_schema, with_weights, prepared.grid.record, rows=chunk.rows)
+                              prepared.params_schema, with_weights, prepared.grid.record, rows=chunk.rows,
+                              diagnostics=prepared.diagnostics)
                 for chunk in todo]
         if work and backend in ("threads", "processes"):
             _warm_up(sorted({(chunk.dtype, chunk.variant) for chunk in todo}), None if quiet else say)

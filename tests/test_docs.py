@@ -24,7 +24,8 @@ INSTALL_AND_TEST = 'python -m pip install -e ".[test]" && python -m pytest'
 README_MAX_BYTES = 10 * 1024
 
 # Where each generated table is shown.
-TABLE_PAGES = {"parameters": "docs/parameters.md", "settings": "docs/grid.md", "columns": "docs/results.md"}
+TABLE_PAGES = {"parameters": "docs/parameters.md", "settings": "docs/grid.md", "columns": "docs/results.md",
+               "diagnostics": "docs/results.md"}
 
 
 def rel(path):

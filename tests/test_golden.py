@@ -28,12 +28,14 @@ def fresh_rows(out):
 
 
 def test_rows_are_bit_identical_to_the_committed_rows(tmp_path):
-    """The committed rows predate the optimizer parameters (issue 17): every column they have is unchanged,
-    run_id included, and the new parameter columns hold the defaults, null where they do not apply."""
+    """The committed rows predate the optimizer parameters (issue 17) and diagnostics (issue 18): every column
+    they have is unchanged, run_id included, and the new parameter columns hold the defaults, null where they
+    do not apply."""
     want = pd.read_parquet(ROWS)
     got = fresh_rows(tmp_path)
-    assert [c for c in got.columns if c not in OPTIMIZATION] == list(want.columns)
-    for name in OPTIMIZATION:
+    added = OPTIMIZATION + ("diagnostics",)
+    assert [c for c in got.columns if c not in added] == list(want.columns)
+    for name in added:
         neutral = neutral_run(dict(DEFAULTS))[name]
         assert (got[name].isna() if neutral is None else got[name].astype(object) == neutral).all(), name
     for column in want.columns:

@@ -224,6 +224,7 @@ VALID = {
     "early_stop": st.booleans(),
     "checkpoints": st.integers(0, 20),
     "save_weights": st.booleans(),
+    "diagnostics": st.booleans(),
 }
 VALID_GENERATORS = {
     "seed": st.tuples(st.integers(0, 5), st.integers(1, 6)).map(lambda t: {"range": [t[0], t[0] + t[1]]}),

@@ -10,7 +10,7 @@ COLUMN_NAMES = ["dataset", "hidden", "activation", "output", "bias", "scaling", 
                 "lr_hidden", "lr_output", "loss", "bce_eps", "momentum", "optimizer", "beta1", "beta2", "opt_eps",
                 "weight_decay", "decay_biases", "batch_size", "shuffle", "init", "init_scale",
                 "bias_init", "seed", "dtype", "criterion", "margin", "tol", "early_stop", "checkpoints",
-                "save_weights"]
+                "save_weights", "diagnostics"]
 
 
 def test_parameter_names_are_the_documented_column_names():
@@ -25,7 +25,7 @@ def test_defaults_are_the_documented_ones_and_valid():
         "momentum": 0.0, "optimizer": "gd", "beta1": 0.9, "beta2": 0.999, "opt_eps": 1e-8, "weight_decay": 0.0,
         "decay_biases": False, "batch_size": 0, "shuffle": False, "init": "normal", "init_scale": 1.0, "bias_init": 0.0, "seed": 0, "dtype": "float64",
         "criterion": "margin", "margin": 0.4, "tol": 0.01, "early_stop": False, "checkpoints": 32,
-        "save_weights": False,
+        "save_weights": False, "diagnostics": False,
     }
     for p in PARAMS:
         assert p.check(p.default) == p.default

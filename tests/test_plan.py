@@ -81,7 +81,7 @@ def test_shapes_come_in_a_fixed_order():
     _, runs = grid_and_runs()
     shapes = [c.shape for c in plan_chunks(runs, 1000)]
     ck = DEFAULTS["checkpoints"]
-    model = ("sigmoid", "sigmoid", True, "standard", "sum", "gd", 0, False)  # sweep.params.CALL
+    model = ("sigmoid", "sigmoid", True, "standard", "sum", "gd", 0, False, False)  # sweep.params.CALL
     assert shapes == [("xor", 2, 30, "float64", ck, model), ("xor", 2, 100, "float64", ck, model),
                       ("xor", 4, 30, "float64", ck, model), ("xor", 4, 100, "float64", ck, model)]
 

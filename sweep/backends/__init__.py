@@ -34,6 +34,7 @@ class Work:
     with_weights: tuple  # the weight columns (sweep.collect.weight_columns); () for none
     record: tuple = None  # the statistics columns stored (the grid's `record`); None for all
     rows: object = None  # positions of the chunk's runs in `table`, in lane order; None: `table` is them
+    diagnostics: bool = False  # the parts have the diagnostics columns (sweep.collect.DIAGNOSTIC_TYPES)
 
     @property
     def runs(self):

@@ -46,7 +46,8 @@ def _train_batch(batch):
     first = batch[0]
     runs = pd.concat([item.runs for item in batch])
     table = train_chunk(runs, first.X, first.Y, params_schema=first.params_schema,
-                        with_weights=first.with_weights, record=first.record, device="cuda")
+                        with_weights=first.with_weights, record=first.record, diagnostics=first.diagnostics,
+                        device="cuda")
     out, offset = [], 0
     for item in batch:
         out.append((item.chunk, table.slice(offset, item.chunk.n_runs)))

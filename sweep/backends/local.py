@@ -16,7 +16,8 @@ def train(work, threads=1):
     from sweep.execute import train_chunk
 
     return train_chunk(work.runs, work.X, work.Y, params_schema=work.params_schema,
-                       with_weights=work.with_weights, record=work.record, threads=threads)
+                       with_weights=work.with_weights, record=work.record, diagnostics=work.diagnostics,
+                       threads=threads)
 
 
 def _kernel_threads(n_work, jobs):
