@@ -47,11 +47,12 @@ def run(grid, *, out="results", jobs=None, backend="threads", overwrite=False, p
     return df
 
 
-def plot(data, *, name=None, where=None, **options):
+def plot(data, *, name=None, where=None, curvature=False, **options):
     """A Figure of a sweep: what ``sweep plot`` draws (`sweep.plots.plot_sweep`), returned, not written.
 
     data: a DataFrame from `sweep.load` or `sweep.run`, or a results directory. name: the title's sweep
-    name (default: the manifest's). where: a filter, as ``--where``. options: those of
+    name (default: the manifest's). where: a filter, as ``--where``. curvature: the curvature figure of
+    runs with diagnostics instead (`sweep.curvature_plots`, as ``--curvature``). options: those of
     `sweep.plots.plot_sweep` (``lr``, ``curves``, ``facet``...). The Figure shows itself in a notebook (as PNG), and
     ``fig.savefig(path)`` writes it. Needs matplotlib.
     """
@@ -68,7 +69,12 @@ def plot(data, *, name=None, where=None, **options):
         path = _path(data, "data")
         df = load(path)
     name = name or (_sweep_name(path) if path else None) or "sweep"
-    fig = plot_sweep(select(df, where), name, None, **options)
+    if curvature:
+        from sweep.curvature_plots import plot_curvature
+
+        fig = plot_curvature(select(df, where), name, None, **options)
+    else:
+        fig = plot_sweep(select(df, where), name, None, **options)
     _show_in_notebooks(fig)
     return fig
 

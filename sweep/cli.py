@@ -69,7 +69,11 @@ def cmd_plan(args):
         except Exception as exc:  # the estimate is an aside: never let it hide the plan
             note = f"unavailable (the timed kernel run failed: {type(exc).__name__}: {exc})"
     gpu, gpu_note = None, None
-    if not args.no_estimate and gpu_present():
+    if not args.no_estimate and gpu_present() and bool(runs["diagnostics"].any()):
+        from kernels.cuda import DIAGNOSTICS_ON_CPU
+
+        gpu_note = f"not applicable: {DIAGNOSTICS_ON_CPU}"
+    elif not args.no_estimate and gpu_present():
         try:
             gpu = calibrate(grid, runs, chunks, device="cuda")
         except Exception as exc:
@@ -311,6 +315,10 @@ def add_plot(subparsers):
                         "e.g. --facet hidden,momentum")
     _add_where(p)
     p.add_argument("--no-curves", action="store_true", help="leave the loss-curve row out")
+    p.add_argument("--curvature", action="store_true",
+                   help="the curvature figure of runs with diagnostics instead: sharpness over training with the "
+                        "edge of stability, the lazy/catapult phases against lr x lambda_0, the sharpness at the "
+                        "start and the end against lr (docs/curvature.md)")
     p.add_argument("--dpi", type=_positive_int, default=200, metavar="N", help="resolution (default 200)")
     p.set_defaults(func=cmd_plot)
 
@@ -322,6 +330,8 @@ def cmd_plot(args):
 
     _matplotlib()  # a missing matplotlib is reported before anything is read
     df = select(load(args.results), args.where)
+    if args.curvature and (args.facet or args.lr is not None or args.no_curves):
+        raise SweepError("--curvature draws its own panels: it takes no --facet, --lr or --no-curves")
     facet_columns(df, args.facet)  # a bad column is reported before anything is drawn
     layout = Layout(args.results)
     name = read_manifest(layout)[0].get("name") or layout.data.resolve().name
@@ -329,7 +339,12 @@ def cmd_plot(args):
         out = _figure_path(args.output, layout)
     else:
         out = make_dir(layout.admin, "directory") / layout.figure.name
-    plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi, facet=args.facet)
+    if args.curvature:
+        from sweep.curvature_plots import plot_curvature
+
+        plot_curvature(df, name, out, dpi=args.dpi)
+    else:
+        plot_sweep(df, name, out, lr=args.lr, curves=not args.no_curves, dpi=args.dpi, facet=args.facet)
     print(f"{PROG}: plots of {name} in {out}", file=sys.stderr, flush=True)
     return 0
 
