@@ -16,7 +16,8 @@ weight decay), by forward-over-reverse differentiation written out for the one h
     R dz1 = s2 ((R delta W2 + delta V2) f'(z1) + delta W2 f''(z1) R z1),   R gW1 = X^T R dz1,   R gb1 = sum_n R dz1
 
 The sharpness (the largest algebraic eigenvalue of the Hessian): for up to `DENSE_MAX` parameters the
-Hessian is built column by column from P products and its eigenvalues taken by LAPACK; beyond, Lanczos
+Hessian is assembled (`hessian`: the same derivatives as the products, summed as a matrix) and its
+eigenvalues taken by LAPACK; beyond, Lanczos
 with full reorthogonalisation from a fixed start vector, stopped when the largest Ritz value's residual
 |beta_k s_k| (a bound on its distance to an eigenvalue of H) is below `LANCZOS_TOL` times the largest
 |Ritz value|, or after min(P, `LANCZOS_MAX`) steps (a Krylov space of all P dimensions is exact).
@@ -166,6 +167,67 @@ def hvp(X, theta, v, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, dde
 
 
 @njit(**KERNEL_JIT)
+def hessian(X, theta, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, ddelta):
+    """The Hessian (P, P) of the objective at theta, assembled directly (the products of `hvp` are its
+    columns): sum over samples of r d2l/dz2^2 j j^T (j = d z2 / d theta, the Gauss-Newton part) and
+    r dl/dz2 times the Hessian of z2, whose only entries pair a hidden unit's input weights and bias with
+    each other (s2 W2_h f''(z1_h) x x^T, x the inputs and 1) and with its output weight (s2 f'(z1_h) x);
+    plus the L2 term on the diagonal."""
+    n_samples, n_inputs = X.shape
+    p = theta.shape[0]
+    n1 = n_inputs * hidden
+    o_w2 = n1 + hidden if bias else n1
+    M = np.zeros((p, p))
+    j = np.empty(p)
+    xt = np.empty(n_inputs + 1)  # a sample's inputs, then the bias's 1
+    idx = np.empty(n_inputs + 1, np.int64)  # where a hidden unit's input weights and bias sit in theta
+    for n in range(n_samples):
+        for h in range(hidden):
+            w2 = theta[o_w2 + h]
+            slope = d1[n, h]
+            for d in range(n_inputs):
+                j[d * hidden + h] = s2 * w2 * slope * np.float64(X[n, d])
+            if bias:
+                j[n1 + h] = s2 * w2 * slope
+            j[o_w2 + h] = s2 * a1[n, h]
+        if bias:
+            j[o_w2 + hidden] = 1.0
+        dd = ddelta[n]
+        for i in range(p):  # the lower triangle; mirrored below
+            c = dd * j[i]
+            for k in range(i + 1):
+                M[i, k] += c * j[k]
+        dl = delta[n]
+        for d in range(n_inputs):
+            xt[d] = np.float64(X[n, d])
+        xt[n_inputs] = 1.0
+        m = n_inputs + 1 if bias else n_inputs
+        for h in range(hidden):
+            for d in range(n_inputs):
+                idx[d] = d * hidden + h
+            if bias:
+                idx[n_inputs] = n1 + h
+            curve = dl * s2 * theta[o_w2 + h] * dd1[n, h]
+            cross = dl * s2 * d1[n, h]
+            for a in range(m):
+                ia = idx[a]
+                M[o_w2 + h, ia] += cross * xt[a]  # W2_h comes after every input weight and bias: lower
+                if curve != 0.0:
+                    for b in range(a + 1):
+                        ib = idx[b]  # idx rises with a: (ia, ib) is in the lower triangle
+                        M[ia, ib] += curve * xt[a] * xt[b]
+    for i in range(p):
+        for k in range(i):
+            M[k, i] = M[i, k]
+    if l2 != 0.0:
+        for i in range(p):
+            is_bias = bias and (n1 <= i < o_w2 or i == o_w2 + hidden)
+            if decay_biases or not is_bias:
+                M[i, i] += l2
+    return M
+
+
+@njit(**KERNEL_JIT)
 def _product(X, theta, v, root, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, ddelta, tmp, out):
     """out = R H R v, R = diag(root): the Hessian weighted by the parameters' learning rates (root all 1:
     the Hessian)."""
@@ -200,20 +262,10 @@ def top_eigenvalue(X, theta, root, hidden, bias, s2, l2, decay_biases, a1, d1, d
         return np.nan
     tmp = np.empty(p)
     if p <= DENSE_MAX:
-        M = np.empty((p, p))
-        e = np.zeros(p)
-        col = np.empty(p)
+        M = hessian(X, theta, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, ddelta)
         for i in range(p):
-            e[i] = 1.0
-            _product(X, theta, e, root, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, ddelta, tmp, col)
-            e[i] = 0.0
             for k in range(p):
-                M[k, i] = col[k]
-        for i in range(p):
-            for k in range(i):
-                s = 0.5 * (M[i, k] + M[k, i])
-                M[i, k] = s
-                M[k, i] = s
+                M[i, k] *= root[i] * root[k]
         if not np.all(np.isfinite(M)):
             return np.nan
         return np.linalg.eigvalsh(M)[-1]

@@ -145,6 +145,18 @@ def test_forward_caches_are_the_references_activations_and_output_deltas(case):
 # --- Hessian-vector products ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", GRID, ids=grid_id)
+def test_the_assembled_hessian_is_the_products_columns_in_every_family(case):
+    """`hessian` (the dense path's matrix, summed directly) equals the matrix whose columns are the
+    products of unit vectors, to rounding, and is symmetric exactly."""
+    m = grid_case(*case)
+    M = hs.hessian(m.Xs, m.theta, m.shape[1], m.bias, m.s2, m.l2, m.decay_biases, m.a1, m.d1, m.dd1, m.delta,
+                   m.ddelta)
+    np.testing.assert_array_equal(M, M.T)
+    H = m.hessian()
+    np.testing.assert_allclose(M, H, rtol=1e-12, atol=1e-13 * max(1.0, np.max(np.abs(H))))
+
+
+@pytest.mark.parametrize("case", GRID, ids=grid_id)
 def test_hvp_is_the_reference_hessian_times_v_in_every_family(case):
     m = grid_case(*case)
     H = m.reference_hessian()
