@@ -123,3 +123,40 @@ def test_example_optimizers_xor_at_100_seeds(tmp_path):
     gap = (gd[0] - gd[1]).abs()
     assert gap[gap.index.get_level_values("lr") <= 1.01].max() <= 0.041  # 4 of 100 runs
     assert gd.loc[(2, 0.3, 10 ** 0.5)].tolist() == [0.90, 0.67]
+
+
+@pytest.mark.slow
+def test_example_edge_of_stability_at_2_seeds(tmp_path):
+    """docs/curvature.md's claims (8 seeds there) at seeds 0 and 1: below the edge (lr 0.5, 1) no step above
+    it; at lr 1.5 every run ends within 0.7% of 2 / lr after more than 2,000 steps above it, and converges."""
+    assert main(["run", str(EXAMPLES / "edge_of_stability.toml"), "--out", str(tmp_path), "--quiet",
+                 "--set", "seed=[0, 1]"]) == 0
+    df = load(tmp_path / "edge-of-stability")
+    assert len(df) == 8 and df["converged"].all() and df["diagnostics"].all()
+    low = df[df["lr"] <= 1.0]
+    assert (low["steps_above_edge"] == 0).all() and (low["sharpness_max"] < 2 / low["lr"]).all()
+    edge = df[df["lr"] == 1.5]
+    assert (abs(edge["sharpness_final"] * 1.5 / 2 - 1) < 0.007).all() and (edge["steps_above_edge"] > 2000).all()
+    assert sorted(df.loc[df["lr"] == 1.25, "steps_above_edge"]) == [6, 886]
+
+
+@pytest.mark.slow
+def test_example_catapult_at_2_seeds(tmp_path):
+    """docs/curvature.md's phases (8 seeds there) at seeds 0 and 1: lazy up to lr x lambda_0 1.95, catapult
+    from 2.13 to 2.75 with the final sharpness below 2 / lr and below the initial one, divergence from 3.0;
+    and `sweep plot --curvature` draws them."""
+    assert main(["run", str(EXAMPLES / "catapult.toml"), "--out", str(tmp_path), "--quiet",
+                 "--set", "seed=[0, 1]"]) == 0
+    df = load(tmp_path / "catapult")
+    assert len(df) == 42
+    lazy = df[df["converged"] & ~df["catapult"]]
+    catapult, lost = df[df["catapult"]], df[~df["converged"]]
+    assert (len(lazy), len(catapult), len(lost)) == (22, 6, 14)
+    assert lazy["lr_lambda0"].max() < 2 < catapult["lr_lambda0"].min()
+    assert catapult["lr_lambda0"].max() < 2.8 < lost["lr_lambda0"].min() and lost["diverged"].all()
+    assert (lazy["loss_peak_ratio"] == 1).all() and (catapult["loss_peak_ratio"] > 5).all()
+    assert (catapult["sharpness_final"] < 2 / catapult["lr"]).all()
+    assert (catapult["sharpness_final"] < catapult["sharpness_init"]).all()
+    out = tmp_path / "curvature.png"
+    assert main(["plot", str(tmp_path / "catapult"), "--curvature", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
