@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import kernel as _k
-from kernels.vocab import (A_WD, ACTIVATIONS, BCE, BOOL_STATS, CRITERIA, DIAG_ROWS, N_DIAG_ROWS, F_ACCURACY, F_DEAD_HIDDEN_END,
-                           F_DEAD_HIDDEN_START, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, FLOAT_STATS, GD, INT_STATS,
-                           LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES, N_FLOAT_STATS, N_INT_STATS, IDENTITY,
-                           OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU, SCALINGS, TILE_LANES)
+from kernels.vocab import (ACTIVATIONS, A_WD, BCE, BOOL_STATS, CRITERIA, DIAG_ROWS, FLOAT_STATS, F_ACCURACY,
+                           F_DEAD_HIDDEN_END, F_DEAD_HIDDEN_START, F_SAT_HIDDEN_END, F_SAT_HIDDEN_START, GD,
+                           IDENTITY, INT_STATS, LOSSES, MAX_HIDDEN, MAX_INPUTS, MAX_SAMPLES, N_DIAG_ROWS,
+                           N_FLOAT_STATS, N_INT_STATS, OPTIMIZERS, OUTPUTS, REDUCTIONS, RELU, SCALINGS, TILE_LANES)
 
 
 @dataclass

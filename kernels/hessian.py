@@ -69,6 +69,18 @@ def _first_slope(a, act):
 
 
 @njit(**KERNEL_JIT)
+def _hidden_input(X, n, theta, h, hidden, bias):
+    """Sample n's pre-activation of hidden unit h under the parameters theta: X_n . W1[:, h] + b1_h."""
+    n_inputs = X.shape[1]
+    z = 0.0
+    for d in range(n_inputs):
+        z += np.float64(X[n, d]) * theta[d * hidden + h]
+    if bias:
+        z += theta[n_inputs * hidden + h]
+    return z
+
+
+@njit(**KERNEL_JIT)
 def forward(X, Y, theta, hidden, bias, act, out, bce, eps, s2, r, a1, d1, dd1, delta, ddelta, g):
     """The forward pass of theta, and what the products need of it (N samples, H hidden units, float64):
     a1, d1, dd1 (N, H) get f(z1), f'(z1), f''(z1); delta, ddelta (N,) r dl/dz2 and r d2l/dz2^2; g (N,) the
@@ -85,11 +97,7 @@ def forward(X, Y, theta, hidden, bias, act, out, bce, eps, s2, r, a1, d1, dd1, d
     for n in range(n_samples):
         u2 = 0.0
         for h in range(hidden):
-            z = 0.0
-            for d in range(n_inputs):
-                z += np.float64(X[n, d]) * theta[d * hidden + h]
-            if bias:
-                z += theta[n1 + h]
+            z = _hidden_input(X, n, theta, h, hidden, bias)
             if act == SIGMOID:
                 a = 1.0 / (1.0 + np.exp(-z))
             elif act == TANH:
@@ -137,11 +145,7 @@ def hvp(X, theta, v, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, dde
     for n in range(n_samples):
         rz2 = 0.0
         for h in range(hidden):
-            z = 0.0
-            for d in range(n_inputs):
-                z += np.float64(X[n, d]) * v[d * hidden + h]
-            if bias:
-                z += v[n1 + h]
+            z = _hidden_input(X, n, v, h, hidden, bias)  # R z1: z1's map applied to the direction
             rz1[h] = z
             rz2 += d1[n, h] * z * theta[o_w2 + h] + a1[n, h] * v[o_w2 + h]
         rz2 = s2 * rz2

@@ -29,6 +29,12 @@ samples (its own shuffle) are gathered into a small buffer for the forward
 and backward pass of the batch. A lane of full-batch gradient descent without
 weight decay gets the same bits from both kernels.
 
+Diagnostics. With `diagnostics`, a value of the call, every state's curvature
+(the sharpness, the steps above the edge of stability, at the start the NTK's
+largest eigenvalue; kernels/curvature.py defines them) is computed by
+`_diagnose`, once per state outside the loops over lanes, with
+kernels/hessian.py; what is trained does not change.
+
 The math is that of `kernels.reference` (see its docstring for the
 definitions of every statistic); the tests compare the two lane by lane. The
 losses (`kernels.losses`), activations (`kernels.activations`) and the scalar
@@ -497,7 +503,8 @@ def _build(act, factors, general):
     @njit(**KERNEL_JIT)
     def train_range(X, Y, W1, B1, W2, B2, lr_hidden, lr_output, loss_code, bce_eps, momentum,
                     crit_code, margin, tol, early_stop, opt_args, seeds, epochs, checkpoints, model, out, bias,
-                    optimizer, batch_size, shuffle, diagnostics, lo, hi, tile, out_f, out_i, out_outputs, out_ck, out_d, out_ck_sharp):
+                    optimizer, batch_size, shuffle, diagnostics, lo, hi, tile, out_f, out_i, out_outputs, out_ck, out_d,
+                    out_ck_sharp):
         """Train lanes lo..hi-1 in place; write their statistics.
 
         X (N, D) (the inputs times s1), Y (N,), W1 (D, H, L), B1 (H, L), W2 (H, L), B2 (L,) share one

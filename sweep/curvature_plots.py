@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from sweep.errors import SweepError
-from sweep.plots import _matplotlib, _require, _suptitle, _join_title, fmt_value, scale_colours
+from sweep.plots import _join_title, _matplotlib, _require, _suptitle, finish, fmt_value, scale_colours
 
 PHASES = ("lazy", "catapult", "not converged")
-NEEDED = ("lr", "converged", "catapult", "lr_lambda0", "ntk_lambda0", "sharpness_init", "sharpness_final", "checkpoint_epochs",
-          "checkpoint_sharpness")
+NEEDED = ("lr", "converged", "catapult", "lr_lambda0", "ntk_lambda0", "sharpness_init", "sharpness_final",
+          "checkpoint_epochs", "checkpoint_sharpness")
 PHASE_COLOURS = {"lazy": "#4c72b0", "catapult": "#dd8452", "not converged": "#c44e52"}
 
 
@@ -175,10 +175,4 @@ def plot_curvature(df, name, out_path, dpi=200):
     _phase_panel(axes[1], table)
     _final_panel(axes[2], df, colours)
     fig.suptitle(_join_title(_suptitle(df, name), width), fontsize=12)
-    if out_path is None:
-        return fig
-    try:
-        fig.savefig(out_path, dpi=dpi)
-    except OSError as exc:
-        raise SweepError(f"cannot write {out_path}: {exc.strerror or exc}") from None
-    return out_path
+    return finish(fig, out_path, dpi)

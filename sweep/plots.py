@@ -836,7 +836,12 @@ def plot_sweep(df, name, out_path, lr=None, curves=True, dpi=200, facet=None):
     fig.suptitle(title, fontsize=12)
     fig.sweep_sections = {"converged": subfigs[0], "epochs": subfigs[1], "solved": subfigs[2],
                           **({"curves": subfigs[3]} if curves else {})}
-    if out_path is None:  # sweep.plot: the Figure itself, unwritten
+    return finish(fig, out_path, dpi)
+
+
+def finish(fig, out_path, dpi):
+    """The Figure itself with out_path None (sweep.plot: unwritten), else out_path, written at dpi."""
+    if out_path is None:
         return fig
     try:
         fig.savefig(out_path, dpi=dpi)

@@ -349,8 +349,10 @@ def test_record_of_a_diagnostics_column_without_diagnostics_runs_is_refused(tmp_
     out, err = capsys.readouterr()
     err = err.strip()
     assert err.count("\n") == 0 and "sharpness_max" in err and "diagnostics" in err, err
-    assert err.startswith("sweep: error:"), err
+    assert err.startswith(f"sweep: error: {grid}: record:"), err  # the file and the key, as other grid errors
     assert not (tmp_path / "res").exists() or not list((tmp_path / "res").rglob("*.parquet"))
+    assert main(["plan", str(grid), "--no-estimate"]) == 2  # sweep plan refuses what sweep run refuses
+    assert capsys.readouterr().err.strip() == err
 
 
 def test_record_mixing_diagnostics_and_plain_runs_keeps_nulls(tmp_path):
