@@ -252,8 +252,8 @@ def _diagnostics(out_d, converged):
     stats = {name: rows[name] for name in ("sharpness_init", "sharpness_final", "sharpness_max", "steps_above_edge",
                                            "ntk_lambda0", "lr_lambda0")}
     stats["epoch_sharpness_max"] = rows["epoch_sharpness_max"].astype(np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stats["loss_peak_ratio"] = rows["loss_max"] / rows["loss_init"]
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf once a loss was not finite, the first included
+        stats["loss_peak_ratio"] = np.where(np.isinf(rows["loss_max"]), np.inf, rows["loss_max"] / rows["loss_init"])
     stats["catapult"] = (rows["loss_rose"] == 1) & converged
     return stats
 

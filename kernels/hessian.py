@@ -287,6 +287,8 @@ def top_eigenvalue(X, theta, root, hidden, bias, s2, l2, decay_biases, a1, d1, d
         for i in range(p):
             a += w[i] * Q[k, i]
         alpha[k] = a
+        if not np.isfinite(a):
+            return np.nan
         for _ in range(2):  # full reorthogonalisation, twice (Gram-Schmidt's second pass repairs the first)
             for j in range(k + 1):
                 c = 0.0

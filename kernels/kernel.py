@@ -346,7 +346,7 @@ def _diagnose(e, active, stop, lane, X, Y, w1, b1, w2, b2, lossv, t_lrh, t_lro, 
             out_d[D_NTK_LAMBDA0, gl] = ntk_top(X, theta, ones, hidden, bias, s2f, r, a1, d1, g) if ok else np.nan
             out_d[D_LR_LAMBDA0, gl] = ntk_top(X, theta, rates, hidden, bias, s2f, r, a1, d1, g) if ok else np.nan
             out_d[D_LOSS_INIT, gl] = loss
-            out_d[D_LOSS_MAX, gl] = loss
+            out_d[D_LOSS_MAX, gl] = loss if np.isfinite(loss) else np.inf
             out_d[D_LOSS_ROSE, gl] = 0.0
         out_d[D_SHARPNESS_FINAL, gl] = sharp
         if np.isfinite(sharp) and not (sharp <= out_d[D_SHARPNESS_MAX, gl]):  # the first state of the max

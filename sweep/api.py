@@ -71,7 +71,11 @@ def plot(data, *, name=None, where=None, curvature=False, **options):
     name = name or (_sweep_name(path) if path else None) or "sweep"
     if curvature:
         from sweep.curvature_plots import plot_curvature
+        from sweep.errors import SweepError
 
+        extra = sorted(set(options) - {"dpi"})
+        if extra:
+            raise SweepError(f"curvature=True draws its own panels: it takes no {', '.join(extra)}")
         fig = plot_curvature(select(df, where), name, None, **options)
     else:
         fig = plot_sweep(select(df, where), name, None, **options)

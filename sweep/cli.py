@@ -338,7 +338,8 @@ def cmd_plot(args):
     if args.output:
         out = _figure_path(args.output, layout)
     else:
-        out = make_dir(layout.admin, "directory") / layout.figure.name
+        default = layout.curvature_figure if args.curvature else layout.figure
+        out = make_dir(layout.admin, "directory") / default.name
     if args.curvature:
         from sweep.curvature_plots import plot_curvature
 

@@ -73,7 +73,8 @@ DIAGNOSTIC_COLUMNS = {
                    "over the parameters; r: 1 with the sum reduction, 1/N with the mean)",
     "lr_lambda0": "largest eigenvalue of r J diag(lr) J^T: lr x ntk_lambda0 when the layers share one rate "
                   "(lazy below 2, catapult between 2 and about 4 in Lewkowycz et al. 2020)",
-    "loss_peak_ratio": "the largest loss over the run divided by the initial loss (inf once a loss is not finite)",
+    "loss_peak_ratio": "the largest loss over the run divided by the initial loss (inf once a loss is not finite; "
+                       "null where every loss is 0)",
     "catapult": "a later loss rose above the initial one, and the run converged",
     "checkpoint_sharpness": "the sharpness at the states of checkpoint_epochs; NaN where the run had stopped (list)",
 }
@@ -269,7 +270,7 @@ def _diagnostic_columns(result, ck_columns, n):
                                              mask=np.isnan(steps)),
         "ntk_lambda0": lambda: _nullable(result.ntk_lambda0),
         "lr_lambda0": lambda: _nullable(result.lr_lambda0),
-        "loss_peak_ratio": lambda: pa.array(result.loss_peak_ratio, pa.float64()),
+        "loss_peak_ratio": lambda: _nullable(result.loss_peak_ratio),
         "catapult": lambda: pa.array(result.catapult),
         "checkpoint_sharpness": lambda: _list_column(result.checkpoint_sharpness[ck_columns].T, pa.float64()),
     }

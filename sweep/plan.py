@@ -211,6 +211,9 @@ class Estimate:
         return chunk.network_epochs / self.rates[_cost_key(chunk)]
 
 
+DIAGNOSTICS_LANES, DIAGNOSTICS_EPOCHS = 16, 10  # the first call timed of a shape with diagnostics
+
+
 def _shape_cost(n_samples, n_inputs, hidden, batch_size=0, diagnostics=False):
     """Relative cost of one network-epoch, for uncalibrated shapes: a forward and backward pass over the data;
     with minibatches one more, and an update per batch (online XOR: about 3 times the full batch's); with
@@ -278,7 +281,8 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
             n_lanes = min(BATCH_LANES, pool.size)
         else:
             pool = biggest.rows
-            n_lanes = min(lanes, pool.size)
+            # A state with diagnostics costs 100 times a plain one or more: start small, grow to min_seconds.
+            n_lanes = min(DIAGNOSTICS_LANES if diagnostics else lanes, pool.size)
         X, Y = dataset_arrays(grid, dataset)
 
         def lanes_of(n):
@@ -295,7 +299,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
         nets, hyper = lanes_of(n_lanes)
         # Warm-up: the same call for 2 epochs compiles the kernel (or loads it from the cache).
         trainer(X, Y, *[a.copy() for a in nets], 2, **hyper)
-        n_epochs = max(1, min(epochs, biggest.epochs))
+        n_epochs = max(1, min(DIAGNOSTICS_EPOCHS if diagnostics else epochs, biggest.epochs))
         while True:
             w = [a.copy() for a in nets]
             t0 = time.perf_counter()

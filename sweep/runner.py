@@ -39,6 +39,7 @@ class Prepared:
     manifest: dict
     schema: pa.Schema  # of every part
     params_schema: pa.Schema  # of the parameter columns
+    diagnostics: bool = False  # the parts have the diagnostics columns (some run computes them)
 
     @property
     def outdir(self):
@@ -50,11 +51,6 @@ class Prepared:
         from sweep.collect import WEIGHT_COLUMNS
 
         return tuple(name for name in WEIGHT_COLUMNS if name in self.schema.names)
-
-    @property
-    def diagnostics(self):
-        """Whether the parts have the diagnostics columns (some run computes them)."""
-        return bool(self.runs["diagnostics"].any())
 
     @property
     def dictionary_columns(self):
@@ -169,8 +165,10 @@ def prepare(grid_path, out_root="results", overrides=None):
         "chunk_size": grid.chunk_size,
     }
     pschema = params_schema(runs)
-    schema = result_schema(pschema, weight_columns(runs), grid.record, bool(runs["diagnostics"].any()))
-    return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema)
+    diagnostics = bool(runs["diagnostics"].any())
+    schema = result_schema(pschema, weight_columns(runs), grid.record, diagnostics)
+    return Prepared(grid, runs, chunks, store.Layout(Path(out_root) / grid.name), manifest, schema, pschema,
+                    diagnostics)
 
 
 def describe_change(old, new):

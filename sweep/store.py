@@ -14,6 +14,7 @@ Layout for a sweep named NAME under the results root OUT::
         quarantine/                   parts that failed verification or belong to another grid
         slurm/                        the SLURM array script, its record and logs (sweep.slurm)
         figure.png                    `sweep plot`'s default figure
+        curvature.png                 `sweep plot --curvature`'s
 
 Nothing but Parquet files lives in OUT/NAME, so pandas, pyarrow, Polars and
 DuckDB read it as it is. A file is written under tmp/, flushed and renamed
@@ -78,6 +79,10 @@ class Layout:
     @property
     def figure(self):
         return self.admin / "figure.png"
+
+    @property
+    def curvature_figure(self):
+        return self.admin / "curvature.png"
 
     @property
     def tmp(self):
@@ -369,5 +374,6 @@ def remove_results(layout):
             if sub.is_dir():
                 shutil.rmtree(sub)
         layout.figure.unlink(missing_ok=True)
+        layout.curvature_figure.unlink(missing_ok=True)
     except OSError as exc:
         raise SweepError(f"cannot remove the old results in {layout.data}: {reason(exc)}") from None

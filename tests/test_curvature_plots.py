@@ -236,9 +236,12 @@ def test_cli_and_api_draw_the_curvature_figure_of_a_diagnostics_sweep(tmp_path, 
     assert main(["plot", str(results), "--curvature", "-o", str(tmp_path / "fig.png"), "--dpi", "60"]) == 0
     assert (tmp_path / "fig.png").read_bytes()[:8] == PNG
     assert "fig.png" in capsys.readouterr().err
-    # the default file: beside the results directory
+    # the default file: beside the results directory, not the other figure's
     assert main(["plot", str(results), "--curvature", "--dpi", "30"]) == 0
-    assert (tmp_path / "res" / "_curv" / "figure.png").read_bytes()[:8] == PNG
+    assert (tmp_path / "res" / "_curv" / "curvature.png").read_bytes()[:8] == PNG
+    assert not (tmp_path / "res" / "_curv" / "figure.png").exists()
+    with pytest.raises(SweepError, match="takes no facet"):
+        sweep.plot(results, curvature=True, facet="seed")
     fig = sweep.plot(results, curvature=True)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     df = sweep.load(results)

@@ -355,6 +355,17 @@ def test_record_of_a_diagnostics_column_without_diagnostics_runs_is_refused(tmp_
     assert capsys.readouterr().err.strip() == err
 
 
+def test_record_of_a_diagnostics_column_whose_runs_are_all_excluded_is_refused(tmp_path, capsys):
+    """The runs that count are those left after [[exclude]]: excluding every diagnostics run refuses too."""
+    text = SMALL.format(name="gone", fixed='record = ["final_loss", "sharpness_max"]').replace(
+        "[grid]", "[grid]\ndiagnostics = [true, false]") + "\n[[exclude]]\ndiagnostics = true\n"
+    grid = write(tmp_path, text)
+    capsys.readouterr()
+    assert run_cli(grid, "--out", tmp_path / "res") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'sharpness_max' is a diagnostics column" in err, err
+
+
 def test_record_mixing_diagnostics_and_plain_runs_keeps_nulls(tmp_path):
     text = SMALL.format(name="half", fixed='record = ["final_loss", "sharpness_init"]').replace(
         "[grid]", "[grid]\ndiagnostics = [false, true]")

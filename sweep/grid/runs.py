@@ -75,7 +75,7 @@ def _expand(grid):
     _check_checkpoints_within_epochs(values, codes, source, blocks)
     _check_data_fits_dtype(grid, values, codes)
     _check_output_fits(grid, values, codes, source, blocks)
-    _check_record_is_computed(grid, values)
+    _check_record_is_computed(grid, values, codes)
 
     rates = learning_rates(values, codes)
     ids = np.asarray(run_ids(values, codes, {name: d.digest for name, d in grid.datasets.items()}, rates),
@@ -90,12 +90,12 @@ def _expand(grid):
     return pd.DataFrame(columns, copy=False), order
 
 
-def _check_record_is_computed(grid, values):
-    """`record` may name a diagnostics column only where some run computes the diagnostics."""
+def _check_record_is_computed(grid, values, codes):
+    """`record` may name a diagnostics column only where some run (after the exclusions) computes them."""
     from sweep.collect import DIAGNOSTIC_TYPES
 
     asked = [c for c in grid.record or () if c in DIAGNOSTIC_TYPES]
-    if asked and True not in values["diagnostics"]:
+    if asked and not np.array(values["diagnostics"], dtype=bool)[codes["diagnostics"]].any():
         raise GridError(f"{asked[0]!r} is a diagnostics column, and no run of the grid sets diagnostics = true; "
                         f"set it, or leave {asked[0]!r} out of record", key="record")
 
