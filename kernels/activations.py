@@ -39,6 +39,17 @@ def slope(a, act, one):
 
 
 @njit(**JIT)
+def slope_derivative(a, act, one):
+    """f''(z) from a = f(z): a(1 - a)(1 - 2a), -2a(1 - a^2), 0 (ReLU away from its kink, identity). The
+    curvature diagnostics' (kernels/hessian.py)."""
+    if act == SIGMOID:
+        return a * (one - a) * (one - (one + one) * a)
+    if act == TANH:
+        return -(one + one) * a * (one - a * a)
+    return one - one
+
+
+@njit(**JIT)
 def saturates(z, act):
     """A pre-activation of a sigmoid (|z| > 4) or tanh (|z| > 2) unit counts as saturated; other units never."""
     if act == SIGMOID or act == TANH:

@@ -25,8 +25,10 @@ with full reorthogonalisation from a fixed start vector, stopped when the larges
 import numpy as np
 from numba import njit
 
+from kernels.activations import activate, slope, slope_derivative
 from kernels.jit import KERNEL_JIT
-from kernels.vocab import GD, NESTEROV, RELU, SIGMOID, TANH
+from kernels.losses import bce_delta, bce_delta_slope, mse_delta, mse_delta_linear, mse_delta_slope
+from kernels.vocab import GD, NESTEROV, SIGMOID
 
 DENSE_MAX = 64
 LANCZOS_TOL = 1e-10
@@ -47,25 +49,12 @@ def edge_threshold(optimizer, momentum):
 
 
 @njit(**KERNEL_JIT)
-def _second_slope(a, act):
-    """f''(z) from a = f(z)."""
-    if act == SIGMOID:
-        return a * (1.0 - a) * (1.0 - 2.0 * a)
-    if act == TANH:
-        return -2.0 * a * (1.0 - a * a)
-    return 0.0
-
-
-@njit(**KERNEL_JIT)
-def _first_slope(a, act):
-    """f'(z) from a = f(z) (kernels/activations.py's `slope`, in float64)."""
-    if act == SIGMOID:
-        return a * (1.0 - a)
-    if act == TANH:
-        return 1.0 - a * a
-    if act == RELU:
-        return 1.0 if a > 0 else 0.0
-    return 1.0
+def _decays(i, n1, hidden, bias, decay_biases):
+    """Whether entry i of theta is in the L2 term: the weights, and the biases (b1 after the n1 entries of W1,
+    b2 last) with decay_biases."""
+    if not bias or decay_biases:
+        return True
+    return not (n1 <= i < n1 + hidden or i == n1 + 2 * hidden)
 
 
 @njit(**KERNEL_JIT)
@@ -97,36 +86,25 @@ def forward(X, Y, theta, hidden, bias, act, out, bce, eps, s2, r, a1, d1, dd1, d
     for n in range(n_samples):
         u2 = 0.0
         for h in range(hidden):
-            z = _hidden_input(X, n, theta, h, hidden, bias)
-            if act == SIGMOID:
-                a = 1.0 / (1.0 + np.exp(-z))
-            elif act == TANH:
-                a = np.tanh(z)
-            elif act == RELU:
-                a = 0.0 if z <= 0 else z  # NaN passes, as in kernels/activations.py
-            else:
-                a = z
+            a = activate(_hidden_input(X, n, theta, h, hidden, bias), act, 1.0)
             a1[n, h] = a
-            d1[n, h] = _first_slope(a, act)
-            dd1[n, h] = _second_slope(a, act)
+            d1[n, h] = slope(a, act, 1.0)
+            dd1[n, h] = slope_derivative(a, act, 1.0)
             u2 += a * theta[o_w2 + h]
         z2 = s2 * u2 + (theta[o_w2 + hidden] if bias else 0.0)
         y = np.float64(Y[n])
         if out == SIGMOID:
-            a = 1.0 / (1.0 + np.exp(-z2))
-            s = a * (1.0 - a)
-            g[n] = s
+            a = activate(z2, SIGMOID, 1.0)
+            g[n] = slope(a, SIGMOID, 1.0)
             if bce:
-                q = -(y / (a + eps)) + (1.0 - y) / (1.0 - a + eps)
-                dq = y / ((a + eps) * (a + eps)) + (1.0 - y) / ((1.0 - a + eps) * (1.0 - a + eps))
-                delta[n] = r * q * s
-                ddelta[n] = r * s * (dq * s + q * (1.0 - 2.0 * a))
+                delta[n] = r * bce_delta(a, y, eps, 1.0)
+                ddelta[n] = r * bce_delta_slope(a, y, eps, 1.0)
             else:
-                delta[n] = r * (a - y) * s
-                ddelta[n] = r * s * (s + (a - y) * (1.0 - 2.0 * a))
+                delta[n] = r * mse_delta(a, y, 1.0)
+                ddelta[n] = r * mse_delta_slope(a, y, 1.0)
         else:
             g[n] = 1.0
-            delta[n] = r * (z2 - y)
+            delta[n] = r * mse_delta_linear(z2, y)
             ddelta[n] = r
         if not (np.isfinite(delta[n]) and np.isfinite(ddelta[n])):
             ok = False
@@ -165,8 +143,7 @@ def hvp(X, theta, v, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, dde
                 out[n1 + h] += rdz1
     if l2 != 0.0:
         for i in range(out.shape[0]):
-            is_bias = bias and (n1 <= i < o_w2 or i == o_w2 + hidden)
-            if decay_biases or not is_bias:
+            if _decays(i, n1, hidden, bias, decay_biases):
                 out[i] += l2 * v[i]
 
 
@@ -225,8 +202,7 @@ def hessian(X, theta, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, dd
             M[k, i] = M[i, k]
     if l2 != 0.0:
         for i in range(p):
-            is_bias = bias and (n1 <= i < o_w2 or i == o_w2 + hidden)
-            if decay_biases or not is_bias:
+            if _decays(i, n1, hidden, bias, decay_biases):
                 M[i, i] += l2
     return M
 
@@ -264,7 +240,6 @@ def top_eigenvalue(X, theta, root, hidden, bias, s2, l2, decay_biases, a1, d1, d
     p = theta.shape[0]
     if not np.all(np.isfinite(theta)):
         return np.nan
-    tmp = np.empty(p)
     if p <= DENSE_MAX:
         M = hessian(X, theta, hidden, bias, s2, l2, decay_biases, a1, d1, dd1, delta, ddelta)
         for i in range(p):
@@ -275,6 +250,7 @@ def top_eigenvalue(X, theta, root, hidden, bias, s2, l2, decay_biases, a1, d1, d
         return np.linalg.eigvalsh(M)[-1]
 
     m = min(p, LANCZOS_MAX)
+    tmp = np.empty(p)
     Q = np.empty((m + 1, p))
     alpha = np.zeros(m)
     beta = np.zeros(m)

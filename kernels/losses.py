@@ -27,6 +27,23 @@ def bce_delta(a, y, eps, one):
 
 
 @njit(**JIT)
+def mse_delta_slope(a, y, one):
+    """d/dz of `mse_delta` at a sigmoid output: a(1 - a) (a(1 - a) + (a - y)(1 - 2a))."""
+    s = a * (one - a)
+    return s * (s + (a - y) * (one - (one + one) * a))
+
+
+@njit(**JIT)
+def bce_delta_slope(a, y, eps, one):
+    """d/dz of `bce_delta`: a(1 - a) (q' a(1 - a) + q (1 - 2a)), q = -(y / (a + eps)) + (1 - y) / (1 - a + eps)
+    and q' = y / (a + eps)^2 + (1 - y) / (1 - a + eps)^2."""
+    s = a * (one - a)
+    q = -(y / (a + eps)) + (one - y) / (one - a + eps)
+    dq = y / ((a + eps) * (a + eps)) + (one - y) / ((one - a + eps) * (one - a + eps))
+    return s * (dq * s + q * (one - (one + one) * a))
+
+
+@njit(**JIT)
 def bce_term(a, y, eps, one):
     """y log(a + eps) + (1 - y) log(1 - a + eps); the loss is minus their mean."""
     return y * np.log(a + eps) + (one - y) * np.log(one - a + eps)

@@ -45,9 +45,13 @@ def phase_of(df):
 
 
 def phase_table(df):
-    """Per learning rate: runs, median lr_lambda0 and ntk_lambda0, the share of each phase, the median
+    """Per learning rate: runs, the median lr_lambda0, the share of each phase, the median
     sharpness at the start and at the end (of the runs with a finite one)."""
-    df = _with_lr(df)
+    return _phases(_with_lr(df))
+
+
+def _phases(df):
+    """`phase_table` of rows `_with_lr` kept."""
     phase = phase_of(df)
     rows = []
     for lr, grp in df.groupby("lr", sort=True):
@@ -166,7 +170,7 @@ def plot_curvature(df, name, out_path, dpi=200):
     out_path None, return the Figure unwritten."""
     _, Figure = _matplotlib()
     df = _with_lr(df)
-    table = phase_table(df)
+    table = _phases(df)
     colours = scale_colours(df["lr"].unique())
     width = 16.5
     fig = Figure(figsize=(width, 5.2), layout="constrained")
