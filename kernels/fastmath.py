@@ -1,9 +1,9 @@
 """Vectorisable `exp` and `sigmoid` for Numba kernels.
 
 A pip-installed Numba lowers ``math.exp`` to a scalar libm call, which stops
-LLVM from vectorising the loops over lanes. These versions use only
-fused multiply-adds (explicit llvm.fma), a rounding and a bit-cast to build 2**n, so a loop over lanes
-compiles to SIMD code.
+LLVM from vectorising the loops over lanes. These versions use only fused
+multiply-adds (explicit llvm.fma), a rounding, and an addition and a shift of
+bits to build 2**n, so a loop over lanes compiles to SIMD code.
 
 Method: x = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split into a high
 and a low part, each product fused), exp(r) by a polynomial
@@ -39,26 +39,30 @@ _F32_TINY_X = np.float32(-87.33654)  # log(2**-126)
 
 
 @intrinsic
-def _int64_bits_as_float64(typingctx, bits):
-    if bits != types.int64:
+def _scale_bits_f64(typingctx, t):
+    """The float64 whose bits are those of t shifted left by 52: with t = m + k, m = 1.5 * 2**52 and
+    k an integer in [0, 2047], the low bits of t hold k and the result is 2**(k - 1023) (inf at 2047)."""
+    if t != types.float64:
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
+        bits = builder.bitcast(args[0], ir.IntType(64))
+        return builder.bitcast(builder.shl(bits, ir.Constant(ir.IntType(64), 52)), ir.DoubleType())
 
-    return types.float64(types.int64), codegen
+    return types.float64(types.float64), codegen
 
 
 @intrinsic
-def _int64_low_bits_as_float32(typingctx, bits):
-    if bits != types.int64:
+def _scale_bits_f32(typingctx, t):
+    """float32 twin of `_scale_bits_f64`: t = 1.5 * 2**23 + k, k in [0, 255], shifted left by 23."""
+    if t != types.float32:
         return None
 
     def codegen(context, builder, signature, args):
-        low = builder.trunc(args[0], ir.IntType(32))
-        return builder.bitcast(low, ir.FloatType())
+        bits = builder.bitcast(args[0], ir.IntType(32))
+        return builder.bitcast(builder.shl(bits, ir.Constant(ir.IntType(32), 23)), ir.FloatType())
 
-    return types.float32(types.int64), codegen
+    return types.float32(types.float32), codegen
 
 
 @intrinsic
@@ -77,16 +81,24 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+# 2**n from an integral float n is built in float registers: adding 1.5 * 2**52 + 1023 (the bias) leaves
+# n + 1023 in the low bits of the sum, exactly, and a shift moves them into the exponent. A conversion to
+# an integer would do the same, but AVX2 has no packed float64-to-int64 conversion: the compiled loops
+# took four scalar ones per vector there.
+_BIASED_F64 = 6755399441055744.0 + 1023.0
+_BIASED_F32 = np.float32(12582912.0 + 127.0)
+
+
 @njit(**JIT)
 def _pow2_f64(n):
-    """2**n for an integral float64 n in [-1022, 1023]."""
-    return _int64_bits_as_float64(np.int64(n + 1023.0) << 52)
+    """2**n for an integral float64 n in [-1023, 1024] (-1023 gives 0, 1024 inf)."""
+    return _scale_bits_f64(n + _BIASED_F64)
 
 
 @njit(**JIT)
 def _pow2_f32(n):
-    """2**n for an integral float32 n in [-126, 127] (-127 gives 0)."""
-    return _int64_low_bits_as_float32(np.int64(n + np.float32(127.0)) << 23)
+    """2**n for an integral float32 n in [-127, 128] (-127 gives 0, 128 inf)."""
+    return _scale_bits_f32(n + _BIASED_F32)
 
 
 @njit(**JIT)

@@ -13,11 +13,17 @@ asks where a function's cache lives and which stamp makes it current: ours are N
 NUMBA_CACHE_DIR, __pycache__ and user-wide ones, in Numba's order) with the stamp replaced, tried first,
 and only for those files. Numba's list of locators is not public API: if it moves, the files are cached
 as Numba does by default, and `tests/test_jit.py` fails.
+
+Vector width. On x86 with AVX-512, LLVM's tuning for most Intel cores keeps vectorised loops at 256 bits
+(its `prefer-256-bit`, against the clock drop of 512-bit instructions); the kernels' loops over lanes ran
+faster with 512-bit vectors (docs/performance.md), so the host's features are given to Numba with that
+preference off (`wide_vectors`). The results do not change: each lane's arithmetic is the same at any
+width. A user's own NUMBA_CPU_NAME or NUMBA_CPU_FEATURES is left as it is.
 """
 import hashlib
 from pathlib import Path
 
-from numba.core import caching
+from numba.core import caching, codegen, config
 
 JIT = dict(error_model="numpy", cache=True)
 KERNEL_JIT = dict(JIT, nogil=True)
@@ -66,4 +72,17 @@ def _install():
     locators[:0] = [_stamped(base) for base in bases]
 
 
+def wide_vectors():
+    """Numba's CPU features for this process: the host's, with `-prefer-256-bit` where it has AVX-512F;
+    None (Numba's default) elsewhere or where the user set the CPU name or features."""
+    if config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return None
+    features = codegen.get_host_cpu_features()
+    if "+avx512f" not in features.split(","):
+        return None
+    return features + ",-prefer-256-bit"
+
+
 _install()
+if (_FEATURES := wide_vectors()) is not None:
+    config.CPU_FEATURES = _FEATURES
