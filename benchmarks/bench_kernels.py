@@ -3,7 +3,7 @@
     python benchmarks/bench_kernels.py [--epochs 2000] [--networks 4096]
         [--repeats 3] [--loop-networks 16] [--threads N] [--no-startup]
         [--shapes xor,gaussian,teacher|none] [--shapes-only] [--shape-scale F]
-        [--tile N] [--tile-sweep] [--no-jax]
+        [--tile N] [--tile-sweep] [--no-jax] [--no-asm]
 
 The workload: 2-4-1 sigmoid networks on XOR (4 samples), initial weights
 standard normal x 1 (`np.random.default_rng(0)`, drawn once in the kernels'
@@ -39,7 +39,11 @@ first "cpu MHz" of /proc/cpuinfo, else lscpu's "CPU MHz") times the threads
 used, over the rate; the threads used are `--threads` for the kernels and
 batched_threads, 1 for loop and batched, and for JAX the size of XLA's CPU
 thread pool (`xla_threads`: the CPUs the process may run on; how busy XLA
-kept them is its CPU/wall). The final losses of the methods are compared on
+kept them is its CPU/wall). Beside the kernels' cycles (unless --no-asm),
+the instructions they execute per network-epoch in their compiled loops
+over lanes, counted from their assembly (benchmarks/vector_instructions.py),
+and the two's ratio, instructions per cycle: how close the loops run to
+what the core can issue. The final losses of the methods are compared on
 the networks they share, to show they trained the same thing. Then (unless
 --no-startup) the start-up time of a fresh process calling the kernels is
 measured with the Numba cache cleared and again with it filled
@@ -559,6 +563,9 @@ def main(argv=None):
     ap.add_argument("--tile-sweep", action="store_true",
                     help=f"time the kernel at tiles {', '.join(map(str, SWEEP_TILES))} per shape and dtype")
     ap.add_argument("--no-jax", action="store_true", help="skip the JAX peer of the XOR comparison")
+    ap.add_argument("--no-asm", action="store_true",
+                    help="skip the count of instructions per network-epoch in the kernels' compiled loops "
+                         "(benchmarks/vector_instructions.py: about 30 s a dtype)")
     args = ap.parse_args(argv)
     if args.loop_networks > args.networks:
         ap.error("--loop-networks must not exceed --networks")
@@ -645,6 +652,16 @@ def xor_comparison(args):
           + f"; final MSE < 0.01: batched {conv['batched']:.1%}, kernel_f64 {conv['kernel_f64']:.1%}")
     if startup is not None:
         print(format_startup(startup))
+    instructions = {}
+    if not args.no_asm:
+        from benchmarks.vector_instructions import count
+        for name, dtype in (("kernel_f64", np.float64), ("kernel_f32", np.float32)):
+            c = instructions[name] = count(dtype, tile=args.tile)
+            per_cycle = f"{c['vector'] + c['scalar']:.0f} / {cycles[name]:.0f} = " \
+                f"{(c['vector'] + c['scalar']) / cycles[name]:.1f} per cycle" if cycles[name] else "no clock"
+            print(f"{name}: {c['vector']:.0f} vector ({c['register']}) and {c['scalar']:.0f} scalar instructions per "
+                  f"network-epoch in the compiled loops over lanes (tile {c['tile']}; "
+                  f"benchmarks/vector_instructions.py), against {cycles[name] or float('nan'):.0f} cycles: {per_cycle}")
     print()
     vs_loop = rate["kernel_f64"] / rate["loop"]
     vs_batched = rate["kernel_f64"] / rate["batched"]
@@ -672,6 +689,7 @@ def xor_comparison(args):
         "kernel_f32_vs_batched": rate["kernel_f32"] / rate["batched"],
         "batched_threads": rate["batched_threads"],
         "kernel_f64_vs_batched_threads": rate["kernel_f64"] / rate["batched_threads"],
+        "loop_instructions_per_network_epoch": instructions,
         "pass_500x_loop": bool(pass_loop),
         "pass_15x_batched": bool(pass_batched),
         "epochs": args.epochs,

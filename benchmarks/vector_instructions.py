@@ -1,0 +1,269 @@
+"""Instructions per network-epoch in the compiled loops over lanes of the notebooks' kernel, from its assembly.
+
+    python benchmarks/vector_instructions.py [--dtype float64|float32] [--loops]
+
+Where the time goes, seen from the machine code: the kernel is compiled again, as Numba compiles it for this
+machine (same options, same CPU features), with line numbers (`debug=True`; LLVM's optimisations do not look
+at debug information, and the count of instructions is printed beside the cached kernel's for comparison).
+Every innermost loop of its assembly whose counter runs over lanes is attributed to its lines of
+kernels/kernel.py; how often each line runs per network-epoch is counted by running the kernel's Python
+source (`py_func`, its helpers' too) under a line tracer on the same workload, over two lengths of training,
+so that the difference is the steady state of an epoch. A loop that advances by `lanes` lanes per
+iteration and whose line runs `count` times per epoch in a tile of `tile` lanes runs `count / (lanes * tile)`
+iterations per network-epoch, each of `len(body)` instructions.
+
+The workload is the kernel benchmark's: 2-4-1 sigmoid networks on XOR, MSE, lr 0.5, one tile of the
+default size (a multiple of every loop's lanes per iteration, so no loop runs its remainder). What is not
+counted: the code between the loops (per hidden unit and per sample: loads of x, branches, loop set-up),
+a few instructions per loop entry; the counts are of the loop bodies only.
+"""
+import argparse
+import collections
+import inspect
+import re
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+Y = np.array([0, 1, 1, 0], dtype=np.float64)
+KERNEL_FILE = str(REPO_ROOT / "kernels" / "kernel.py")
+PACKED = re.compile(r"%[xyz]mm\d+")
+
+
+@contextmanager
+def _helpers(replace, loops_only=False):
+    """kernels.kernel's own Numba functions replaced, for the duration, by replace(dispatcher); with
+    `loops_only`, only those with loops (the others are left as compiled, so that they inline as in the
+    kernel: compiled again with debug information, a small one such as `_times` was called, not inlined)."""
+    import kernels.kernel as module
+    from numba.core.registry import CPUDispatcher
+
+    saved = {name: f for name, f in vars(module).items()
+             if isinstance(f, CPUDispatcher) and f.py_func.__module__ == module.__name__
+             and (not loops_only or "for " in inspect.getsource(f.py_func))}
+    try:
+        for name, f in saved.items():
+            setattr(module, name, replace(f))
+        yield
+    finally:
+        for name, f in saved.items():
+            setattr(module, name, f)
+
+
+def kernel_call(dtype, epochs, tile):
+    """The notebooks' kernel of the XOR workload and the arguments `kernels.train` calls it with."""
+    import kernels.kernel as module
+    from kernels import train
+
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal((2, 4, tile)), np.zeros((4, tile)), rng.standard_normal((4, tile)), np.zeros(tile)]
+    params = [p.astype(dtype) for p in params]
+    seen = {}
+    real = module.train_range_for
+
+    def recording(*key):
+        kernel = real(*key)
+
+        def call(*args):
+            seen.update(kernel=kernel, args=args)
+            return kernel(*args)
+        return call
+
+    module.train_range_for = recording
+    try:
+        train(X.astype(dtype), Y.astype(dtype), *params, epochs, lr=0.5, loss="mse", checkpoints=0, threads=1,
+              tile=tile)
+    finally:
+        module.train_range_for = real
+    return seen["kernel"], seen["args"]
+
+
+def line_counts(dtype, tile, short=2, long=5):
+    """Per line of kernels/kernel.py, how many times it runs per epoch of a tile (steady state)."""
+    counts = {}
+    for epochs in (short, long):
+        kernel, args = kernel_call(dtype, epochs, tile)
+        args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        seen = collections.Counter()
+
+        def tracer(frame, event, arg):
+            if frame.f_code.co_filename != KERNEL_FILE:
+                return None
+
+            def local(frame, event, arg):
+                if event == "line":
+                    seen[frame.f_lineno] += 1
+                return local
+            return local
+
+        with _helpers(lambda f: f.py_func):
+            sys.settrace(tracer)
+            try:
+                kernel.py_func(*args)
+            finally:
+                sys.settrace(None)
+        counts[epochs] = seen
+    lines = set(counts[short]) | set(counts[long])
+    return {line: (counts[long][line] - counts[short][line]) / (long - short) for line in lines}
+
+
+def assembly(dtype, tile):
+    """The kernel's assembly with line numbers (compiled again with debug information), and the count of
+    instructions in the cached kernel's own assembly, for comparison."""
+    from numba import njit
+
+    from kernels.jit import KERNEL_JIT
+
+    options = {k: v for k, v in KERNEL_JIT.items() if k != "cache"}
+    debug = dict(options, debug=True, boundscheck=False, _dbg_extend_lifetimes=False)
+    from numba import typeof
+
+    kernel, args = kernel_call(dtype, 1, tile)
+    signature = tuple(typeof(a) for a in args)
+    with _helpers(lambda f: njit(**debug)(f.py_func), loops_only=True):
+        twin = njit(signature, **debug)(kernel.py_func)
+    with _helpers(lambda f: njit(**options)(f.py_func), loops_only=True):
+        plain = njit(signature, **options)(kernel.py_func)
+    return twin.inspect_asm(signature), _instructions(plain.inspect_asm(signature))
+
+
+def _instructions(asm):
+    return sum(1 for line in asm.splitlines() if line.startswith("\t") and not line.startswith("\t."))
+
+
+Loop = collections.namedtuple("Loop", "body lines lanes vector width fma")
+
+
+def loops(asm, itemsize):
+    """The innermost loops of the assembly that count over lanes: their instructions, their lines of
+    kernels/kernel.py, the lanes per iteration and whether they use vector registers."""
+    files, items, labels, loc = {}, [], {}, (0, 0)
+    for raw in asm.splitlines():
+        if raw.startswith("\t.file"):
+            m = re.match(r'\t\.file\t(\d+) "([^"]*)" "([^"]*)"', raw)
+            if m:
+                files[int(m.group(1))] = str(Path(m.group(2)) / m.group(3))
+        elif raw.startswith("\t.loc"):
+            parts = raw.split()
+            loc = (int(parts[1]), int(parts[2]))
+        elif re.match(r"^\.?L\w+:", raw):
+            labels[raw.split(":")[0]] = len(items)
+        elif raw.startswith("\t") and not raw.startswith("\t."):
+            items.append((raw.strip(), loc))
+    kernel_file = {n for n, f in files.items() if Path(f).resolve() == Path(KERNEL_FILE).resolve()}
+    spans = []
+    for i, (text, _) in enumerate(items):
+        m = re.match(r"^j\w+\s+(\.?L\w+)$", text)
+        if m and labels.get(m.group(1), i + 1) <= i:
+            spans.append((labels[m.group(1)], i))
+    inner = [(a, b) for a, b in spans if not any(a <= c and d <= b and (c, d) != (a, b) for c, d in spans)]
+    found = []
+    for a, b in inner:
+        body = items[a:b + 1]
+        lanes = _lanes_per_iteration([t for t, _ in body], itemsize)
+        if lanes is None:
+            continue
+        lines = collections.Counter(line for _, (f, line) in body if f in kernel_file and line > 0)
+        widths = {m[1] for t, _ in body for m in PACKED.findall(t)}
+        width = next((w + "mm" for w in "zyx" if w in widths), None)
+        fma = sum(t.startswith("vfmadd") for t, _ in body)
+        found.append(Loop(len(body), lines, lanes, width in ("ymm", "zmm"), width, fma))
+    return found
+
+
+def _lanes_per_iteration(body, itemsize):
+    """From the loop's counter: `add $k, %r` then `cmp` on %r before the back jump; k counts elements where
+    %r indexes memory scaled by the item size, bytes where it indexes unscaled. Where the compared value was
+    spilled to the stack, the counter is the register added to that indexes memory scaled by the item size.
+    None if there is no such counter."""
+    if len(body) < 3 or not body[-2].startswith("cmp"):
+        return None
+    operands = " ".join(body)
+    compared = re.findall(r"%(r\w+)", body[-2])
+    adds = [(int(m.group(1)), m.group(2)) for m in (re.match(r"^add[ql]\s+\$(\d+), %(r\w+)$", t) for t in body[:-2])
+            if m]
+    for k, reg in adds:
+        if reg in compared:
+            if re.search(rf",%{reg},{itemsize}\)", operands):
+                return k
+            if re.search(rf"\(%r\w+,%{reg}\)", operands):
+                return max(1, k // itemsize)
+            return k
+    for k, reg in adds:
+        if re.search(rf",%{reg},{itemsize}\)", operands):
+            return k
+    return None
+
+
+def count(dtype=np.float64, tile=None, verbose=False):
+    """Instructions per network-epoch in the loops over lanes, split into vector and scalar loops."""
+    from kernels.batch import default_tile
+
+    dtype = np.dtype(dtype)
+    tile = tile or default_tile(dtype, *X.shape, 4)
+    per_line = line_counts(dtype, tile)
+    asm, plain = assembly(dtype, tile)
+    source = Path(KERNEL_FILE).read_text().splitlines()
+    totals = collections.Counter()
+    registers = collections.Counter()
+    rows = []
+    # LLVM compiles a loop as versions: the vector body, a shorter vector epilogue, a scalar remainder (and
+    # an inlined helper's loops once per call site). With a tile a multiple of its lanes per iteration only
+    # the widest version runs.
+    widest = {}
+    for loop in loops(asm, dtype.itemsize):
+        key = frozenset(loop.lines)
+        if loop.lines and (key not in widest or loop.lanes > widest[key].lanes):
+            widest[key] = loop
+    for loop in widest.values():
+        # How often the body runs: its `for` line runs once per lane and once more per entry (a multi-line
+        # statement of the body is traced once per line and more, a conditional one less).
+        headers = [line for line in loop.lines if source[line - 1].lstrip().startswith("for ")]
+        if headers:
+            runs = max(per_line.get(line, 0.0) for line in headers) * tile / (tile + 1)
+        else:
+            runs = float(np.median([per_line.get(line, 0.0) for line in loop.lines]))
+        if runs == 0:
+            continue
+        if tile % loop.lanes:
+            raise RuntimeError(f"tile {tile} is not a multiple of the {loop.lanes} lanes of the loop of lines "
+                               f"{sorted(loop.lines)}: its remainder would run too")
+        per_network_epoch = loop.body * runs / (loop.lanes * tile)
+        kind = "vector" if loop.vector else "scalar"
+        totals[kind] += per_network_epoch
+        registers[loop.width] += per_network_epoch
+        rows.append(dict(first=min(loop.lines), last=max(loop.lines), kind=kind, body=loop.body, fma=loop.fma,
+                         lanes=loop.lanes, runs=runs / tile, per_network_epoch=per_network_epoch))
+    rows.sort(key=lambda r: (r["first"], r["last"]))
+    if verbose:
+        print(f"{'lines':>9}  {'kind':6}  {'body':>4}  {'fma':>3}  {'lanes/it':>8}  {'runs/lane-epoch':>15}  "
+              f"{'instr/net-epoch':>15}")
+        for r in rows:
+            print(f"{r['first']:>4}-{r['last']:<4}  {r['kind']:6}  {r['body']:>4}  {r['fma']:>3}  {r['lanes']:>8}  "
+                  f"{r['runs']:>15.3g}  {r['per_network_epoch']:>15.2f}")
+    return dict(dtype=dtype.name, tile=tile, vector=totals["vector"], scalar=totals["scalar"],
+                register=max(registers, key=registers.get) if registers else None,
+                loops=len(rows), rows=rows, twin_instructions=_instructions(asm), kernel_instructions=plain)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dtype", choices=("float64", "float32"), default=None, help="one dtype (default: both)")
+    ap.add_argument("--loops", action="store_true", help="print each loop's figures")
+    args = ap.parse_args(argv)
+    for dtype in ([args.dtype] if args.dtype else ["float64", "float32"]):
+        c = count(dtype, verbose=args.loops)
+        print(f"{dtype}: {c['vector']:.0f} instructions per network-epoch in vector loops ({c['register']}) and "
+              f"{c['scalar']:.0f} in scalar ones ({c['loops']} loops over lanes, tile {c['tile']}); the kernel has "
+              f"{c['kernel_instructions']} instructions, its twin with line numbers {c['twin_instructions']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""benchmarks/vector_instructions.py: loops and their lanes read from assembly, and the count of the kernel's
+loops per network-epoch against what the XOR network computes."""
+import numpy as np
+import pytest
+
+from benchmarks import vector_instructions as vi
+
+ASM = """\t.file\t1 "{dir}" "kernel.py"
+.LBB0_7:
+\t.loc\t1 654 20
+\tvmulpd\t(%r12,%rax,8), %zmm3, %zmm5
+\tvmovupd\t%zmm5, (%r14,%rax,8)
+\t.loc\t1 653 0
+\taddq\t$8, %rax
+\tcmpq\t%rax, %r15
+\tjne\t.LBB0_7
+.LBB0_9:
+\t.loc\t1 700 3
+\tvmovupd\t%ymm0, (%rcx,%rsi)
+\tvmovupd\t%ymm0, 32(%rcx,%rsi)
+\taddq\t$64, %rsi
+\tcmpq\t%rsi, %r14
+\tjne\t.LBB0_9
+.LBB0_11:
+\t.loc\t1 710 3
+\tmovq\t(%rdx,%rbx,8), %rdi
+\taddq\t$1, %rbx
+\tcmpq\t%rbx, %r9
+\tjb\t.LBB0_11
+\tjmp\t.LBB0_7
+"""
+
+
+def test_loops_are_the_innermost_back_jumps_with_their_lines_lanes_and_registers():
+    from pathlib import Path
+    asm = ASM.format(dir=str(Path(vi.KERNEL_FILE).parent))
+    found = vi.loops(asm, 8)
+    assert [(l.body, dict(l.lines), l.lanes, l.vector, l.width) for l in found] == [
+        (5, {654: 2, 653: 3}, 8, True, "zmm"),     # elements: %rax indexes scaled by 8
+        (5, {700: 5}, 8, True, "ymm"),              # bytes: 64 / 8 lanes, two 4-lane vectors
+        (4, {710: 4}, 1, False, None),              # a scalar loop
+    ]  # the last jump goes back over all three: not innermost
+
+
+def test_lanes_per_iteration_reads_the_counter_or_refuses():
+    assert vi._lanes_per_iteration(["vaddps\t(%rdi,%rcx,4), %zmm1, %zmm1", "addq\t$64, %rcx", "cmpq\t%rcx, %rax",
+                                    "jne\t.L1"], 4) == 64
+    # the compared value spilled: the counter is the register that indexes memory scaled by the item size
+    assert vi._lanes_per_iteration(["vmovupd\t(%rdi,%rcx,8), %zmm1", "addq\t$16, %rcx", "movq\t440(%rsp), %rdx",
+                                    "cmpq\t968(%rsp), %rdx", "jb\t.L1"], 8) == 16
+    assert vi._lanes_per_iteration(["vmovupd\t(%rdi), %zmm1", "jne\t.L1"], 8) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_kernels_loops_take_the_sigmoids_of_xor_once_each(dtype):
+    """XOR 2-4-1 takes 20 sigmoids per network-epoch (4 samples x (4 hidden + 1 output)): the loops whose body
+    holds an exp (its polynomial: 7 to 11 fused multiply-adds and more) must run 20 times per lane-epoch in
+    all; every vector loop advances by whole vectors."""
+    c = vi.count(dtype)
+    lanes_per_vector = {"zmm": 64, "ymm": 32, "xmm": 16}[c["register"]] // np.dtype(dtype).itemsize
+    sigmoids = sum(r["runs"] for r in c["rows"] if r["fma"] >= 7)
+    assert sigmoids == pytest.approx(20)
+    assert all(r["lanes"] % lanes_per_vector == 0 for r in c["rows"] if r["kind"] == "vector")
+    assert c["vector"] > 0 and abs(c["twin_instructions"] - c["kernel_instructions"]) < 0.05 * c["kernel_instructions"]
