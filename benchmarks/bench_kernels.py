@@ -660,7 +660,7 @@ def xor_comparison(args):
             per_cycle = f"{c['vector'] + c['scalar']:.0f} / {cycles[name]:.0f} = " \
                 f"{(c['vector'] + c['scalar']) / cycles[name]:.1f} per cycle" if cycles[name] else "no clock"
             print(f"{name}: {c['vector']:.0f} vector ({c['register']}) and {c['scalar']:.0f} scalar instructions per "
-                  f"network-epoch in the compiled loops over lanes (tile {c['tile']}; "
+                  f"network-epoch in the compiled loops over lanes (tile {c['tile']}; {c['uncounted']} loops not counted; "
                   f"benchmarks/vector_instructions.py), against {cycles[name] or float('nan'):.0f} cycles: {per_cycle}")
     print()
     vs_loop = rate["kernel_f64"] / rate["loop"]
