@@ -657,11 +657,13 @@ def xor_comparison(args):
         from benchmarks.vector_instructions import count
         for name, dtype in (("kernel_f64", np.float64), ("kernel_f32", np.float32)):
             c = instructions[name] = count(dtype, tile=args.tile)
-            per_cycle = f"{c['vector'] + c['scalar']:.0f} / {cycles[name]:.0f} = " \
-                f"{(c['vector'] + c['scalar']) / cycles[name]:.1f} per cycle" if cycles[name] else "no clock"
+            total = c["vector"] + c["scalar"]
+            per_cycle = (f"{total:.0f} / {cycles[name]:.0f} = {total / cycles[name]:.1f} per cycle" if cycles[name]
+                         else "no clock")
             print(f"{name}: {c['vector']:.0f} vector ({c['register']}) and {c['scalar']:.0f} scalar instructions per "
-                  f"network-epoch in the compiled loops over lanes (tile {c['tile']}; {c['uncounted']} loops not counted; "
-                  f"benchmarks/vector_instructions.py), against {cycles[name] or float('nan'):.0f} cycles: {per_cycle}")
+                  f"network-epoch in the compiled loops over lanes (tile {c['tile']}; {c['uncounted']} loops not "
+                  f"counted; benchmarks/vector_instructions.py), against {cycles[name] or float('nan'):.0f} cycles: "
+                  f"{per_cycle}")
     print()
     vs_loop = rate["kernel_f64"] / rate["loop"]
     vs_batched = rate["kernel_f64"] / rate["batched"]

@@ -4,7 +4,8 @@
 
 Where the time goes, seen from the machine code: the kernel is compiled again, as Numba compiles it for this
 machine (same options, same CPU features), with line numbers (`debug=True`; LLVM's optimisations do not look
-at debug information, and the count of instructions is printed beside the cached kernel's for comparison).
+at debug information; its count of instructions is printed beside that of the kernel compiled without them,
+for comparison).
 Every innermost loop of its assembly whose counter runs over lanes is attributed to its lines of
 kernels/kernel.py; how often each line runs per network-epoch is counted by running the kernel's Python
 source (`py_func`, its helpers' too) under a line tracer on the same workload, over two lengths of training,
@@ -118,15 +119,13 @@ def line_counts(dtype, tile, short=2, long=5):
 
 def assembly(dtype, tile):
     """The kernel's assembly with line numbers (compiled again with debug information), and the count of
-    instructions in the cached kernel's own assembly, for comparison."""
-    from numba import njit
+    instructions of the same kernel compiled again without them (as the cache holds it), for comparison."""
+    from numba import njit, typeof
 
     from kernels.jit import KERNEL_JIT
 
     options = {k: v for k, v in KERNEL_JIT.items() if k != "cache"}
     debug = dict(options, debug=True, boundscheck=False, _dbg_extend_lifetimes=False)
-    from numba import typeof
-
     kernel, args = kernel_call(dtype, 1, tile)
     signature = tuple(typeof(a) for a in args)
     with _helpers(lambda f: njit(**debug)(f.py_func), loops_only=True):
@@ -223,7 +222,8 @@ def count(dtype=np.float64, tile=None, verbose=False):
         if loop.lanes is None:
             if loop.vector:
                 unread.add(key)
-        elif loop.lines and (key not in widest or (loop.vector, loop.lanes) > (widest[key].vector, widest[key].lanes)):
+        elif loop.lines and (key not in widest
+                             or (loop.vector, loop.lanes) > (widest[key].vector, widest[key].lanes)):
             widest[key] = loop
     # Vector loops that run every epoch but whose counter was not recognised are not counted, only reported.
     unread = {key for key in unread - set(widest) if key and max(per_line.get(line, 0.0) for line in key) > 0}
@@ -255,7 +255,8 @@ def count(dtype=np.float64, tile=None, verbose=False):
                   f"{r['runs']:>15.3g}  {r['per_network_epoch']:>15.2f}")
     return dict(dtype=dtype.name, tile=tile, vector=totals["vector"], scalar=totals["scalar"],
                 register=max(registers, key=registers.get) if registers else None,
-                loops=len(rows), uncounted=len(unread), rows=rows, twin_instructions=_instructions(asm), kernel_instructions=plain)
+                loops=len(rows), uncounted=len(unread), rows=rows, twin_instructions=_instructions(asm),
+                kernel_instructions=plain)
 
 
 def main(argv=None):
@@ -266,9 +267,10 @@ def main(argv=None):
     for dtype in ([args.dtype] if args.dtype else ["float64", "float32"]):
         c = count(dtype, verbose=args.loops)
         print(f"{dtype}: {c['vector']:.0f} instructions per network-epoch in vector loops ({c['register']}) and "
-              f"{c['scalar']:.0f} in scalar ones ({c['loops']} loops over lanes, tile {c['tile']}; {c['uncounted']} more "
-              f"loops of the epoch not counted: their counter was not recognised); the kernel has "
-              f"{c['kernel_instructions']} instructions, its twin with line numbers {c['twin_instructions']}")
+              f"{c['scalar']:.0f} in scalar ones ({c['loops']} loops over lanes, tile {c['tile']}; "
+              f"{c['uncounted']} more loops of the epoch not counted: their counter was not recognised); "
+              f"the kernel has {c['kernel_instructions']} instructions, its twin with line numbers "
+              f"{c['twin_instructions']}")
 
 
 if __name__ == "__main__":
