@@ -39,7 +39,7 @@ class Prepared:
     manifest: dict
     schema: pa.Schema  # of every part
     params_schema: pa.Schema  # of the parameter columns
-    diagnostics: bool = False  # the parts have the diagnostics columns (some run computes them)
+    diagnostics: bool  # the parts have the diagnostics columns (some run computes them)
 
     @property
     def outdir(self):

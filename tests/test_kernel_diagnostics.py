@@ -239,13 +239,11 @@ def test_the_lanczos_path_matches_the_reference_in_the_kernel():
     for j, (net, h) in enumerate(zip(nets, hyper)):
         want = reference_of(X, Y, net, h, 5, ck)
         assert_diagnostics_agree(diagnostics_of(result, j), want, h, rtol=1e-6, atol=1e-9)
+    nesterov = dict(model, optimizer="nesterov", lr=0.2, momentum=0.9, weight_decay=0.05)
     with np.errstate(all="ignore"):
-        nesterov, _ = run_batch(X, Y, nets[:1], [dict(model, optimizer="nesterov", lr=0.2, momentum=0.9,
-                                                      weight_decay=0.05)], 5, ck, np.float64, diagnostics=True)
-        want = reference_of(X, Y, nets[0], dict(model, optimizer="nesterov", lr=0.2, momentum=0.9,
-                                                 weight_decay=0.05), 5, ck)
-    assert_diagnostics_agree(diagnostics_of(nesterov, 0), want, dict(optimizer="nesterov", momentum=0.9, lr=0.2),
-                             rtol=1e-6, atol=1e-9)
+        result, _ = run_batch(X, Y, nets[:1], [nesterov], 5, ck, np.float64, diagnostics=True)
+        want = reference_of(X, Y, nets[0], nesterov, 5, ck)
+    assert_diagnostics_agree(diagnostics_of(result, 0), want, nesterov, rtol=1e-6, atol=1e-9)
 
 
 def test_a_non_finite_initial_loss_peaks_at_infinity_as_the_reference():
