@@ -210,6 +210,8 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
     if n and (seeds.min() < 0 or seeds.max() >= 2**32):
         bad = seeds[(seeds < 0) | (seeds >= 2**32)][0]
         raise ValueError(f"seed must be an integer in [0, 2**32), got {int(bad)!r}")
+    from kernels.lanes import spread  # imports Numba: kept out of `import kernels.init`
+
     keys, codes = np.unique(scheme_ids << 32 | seeds.astype(np.int64), return_inverse=True)
     any_draw = bool(draw.any())
     width = D * H + H + (H + 1 if any_draw else 0)
@@ -229,21 +231,20 @@ def initial_lanes(schemes, seeds, init_scales, bias_inits, n_inputs, hidden, dty
             if own is not None:
                 drawn = np.full((H + 1, len(keys)), np.nan) if drawn is None else drawn
                 drawn[:H, k], drawn[H, k] = own
-    lanes = np.ascontiguousarray(np.take(U, codes, axis=0).T)  # (width, n): every step below is contiguous
-    # initial_weights multiplies the float64 draw by init_scale: the same products here.
-    W1 = (lanes[:D * H] * scales).reshape(D, H, n)
-    W2 = lanes[D * H:D * H + H] * scales
+    # (width, n) in `dtype`: initial_weights multiplies the float64 draw by init_scale and rounds the product
+    # once to dtype; so does `spread`. W1 and W2 are disjoint contiguous views of it.
+    lanes = spread(U, codes, scales, dtype)
+    W1, W2 = lanes[:D * H].reshape(D, H, n), lanes[D * H:D * H + H]
     b1, b2 = np.broadcast_to(biases, (H, n)), biases
     if drawn is not None:  # numpy-legacy-uniform's own biases, unscaled, unless bias_init is "draw" (below)
         own = drawn[:, codes]
         has_own = ~np.isnan(own[H])
         b1, b2 = np.where(has_own, own[:H], b1), np.where(has_own, own[H], b2)
-    if any_draw:
-        b1 = np.where(draw, lanes[D * H + H:D * H + 2 * H] * scales, b1)
-        b2 = np.where(draw, lanes[-1] * scales, b2)
-    # W1 and W2 are new arrays; b1 and b2 may still be views of bias_inits: copies (the kernels write the lanes).
-    return (np.ascontiguousarray(W1, dtype=dtype), np.array(b1, dtype=dtype, order="C"),
-            np.ascontiguousarray(W2, dtype=dtype), np.array(b2, dtype=dtype, order="C"))
+    if any_draw:  # exact in float64: the drawn biases were rounded to dtype with the weights
+        b1 = np.where(draw, lanes[D * H + H:D * H + 2 * H], b1)
+        b2 = np.where(draw, lanes[-1], b2)
+    # b1 and b2 may still be views of bias_inits: copies (the kernels write the lanes).
+    return W1, np.array(b1, dtype=dtype, order="C"), W2, np.array(b2, dtype=dtype, order="C")
 
 
 def _fill(row, scheme, seed, D, H, with_biases):

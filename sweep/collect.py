@@ -112,17 +112,21 @@ def weight_columns(runs):
     return tuple(c for c in WEIGHT_COLUMNS if with_biases or not c.startswith("b"))
 
 
-def classify(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end, dead_hidden_end=None):
-    """Outcome per run (arrays in, array of strings out). A NaN share (not applicable) never counts."""
+def outcome_codes(converged, diverged, final_loss, loss_at_90, sat_hidden_end, sat_output_end,
+                  dead_hidden_end=None):
+    """Outcome per run as int8 indices into OUTCOMES (arrays in). A NaN share (not applicable) never counts."""
     improving = np.asarray(final_loss) < (1 - IMPROVING_DROP) * np.asarray(loss_at_90)
     saturated = (np.asarray(sat_hidden_end) >= SATURATED_SHARE) | (np.asarray(sat_output_end) >= SATURATED_SHARE)
     if dead_hidden_end is not None:
         saturated |= np.asarray(dead_hidden_end) >= SATURATED_SHARE
-    return np.select(
-        [np.asarray(diverged), np.asarray(converged), improving, saturated],
-        ["diverged", "converged", "improving", "saturated"],
-        default="flat",
-    )
+    return np.select([np.asarray(diverged), np.asarray(converged), improving, saturated],
+                     [np.int8(OUTCOMES.index(name)) for name in ("diverged", "converged", "improving", "saturated")],
+                     default=np.int8(OUTCOMES.index("flat")))
+
+
+def classify(*args, **kwargs):
+    """Outcome per run (the arguments of `outcome_codes`), as an array of strings."""
+    return np.array(OUTCOMES)[outcome_codes(*args, **kwargs)]
 
 
 def _nullable(values):
@@ -223,9 +227,9 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "min_loss": lambda: pa.array(result.min_loss),
         "final_mse": lambda: pa.array(result.final_mse),
         "accuracy": lambda: _nullable(result.accuracy),
-        "outcome": lambda: pa.array(classify(result.converged, result.diverged, result.final_loss, loss_at_90,
-                                             result.sat_hidden_end, result.sat_output_end, result.dead_hidden_end),
-                                    pa.string()),
+        "outcome": lambda: pa.array(OUTCOMES, pa.string()).take(outcome_codes(
+            result.converged, result.diverged, result.final_loss, loss_at_90, result.sat_hidden_end,
+            result.sat_output_end, result.dead_hidden_end)),
         "diverged": lambda: pa.array(result.diverged),
         "sat_hidden_start": lambda: _nullable(result.sat_hidden_start),
         "sat_output_start": lambda: pa.array(result.sat_output_start),
@@ -242,7 +246,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
         "checkpoint_epochs": lambda: _list_column(ck_epochs, pa.int64()),
         "checkpoint_loss": lambda: _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
-        "dataset_sha256": lambda: pa.array([dataset_sha256] * n, pa.string()),
+        "dataset_sha256": lambda: pa.repeat(pa.scalar(dataset_sha256, pa.string()), n),
         "chunk_seconds": lambda: pa.array(np.full(n, seconds)),
     }
     if diagnostics:

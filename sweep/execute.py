@@ -62,14 +62,15 @@ def _trainer(device):
 
 
 def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), record=None, diagnostics=False, threads=1,
-                device="cpu"):
+                device="cpu", clock=None):
     """Train every run of a chunk (runs of one shape) in one kernel call; return its rows.
 
     device: "cpu" (the Numba CPU kernels, `threads` threads) or "cuda" (`kernels.cuda`, one GPU
     thread per run; rows agree with the CPU's to rounding). Runs of several chunks of one shape
     may be trained together: a run's row never depends on the others. with_weights: the weight columns of
     the sweep (`sweep.collect.weight_columns`), () for none; record: its statistics columns (None: all);
-    diagnostics: its parts have the diagnostics columns (the runs' own `diagnostics` says which compute them)."""
+    diagnostics: its parts have the diagnostics columns (the runs' own `diagnostics` says which compute them);
+    clock: a dict that receives the seconds of the kernel call as "kernel" (the rest is the host's work)."""
     first = runs.iloc[0]
     epochs, hidden, dtype = int(first["epochs"]), int(first["hidden"]), np.dtype(first["dtype"])
     digest = content_digest(X, Y)
@@ -87,6 +88,8 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), rec
     result = _trainer(device)(X, Y, W1, b1, W2, b2, epochs, **lane_hyperparameters(runs), **model,
                               checkpoints=np.append(ck, at_90), threads=threads)
     seconds = time.perf_counter() - start
+    if clock is not None:
+        clock["kernel"] = seconds
 
     weights = None
     if with_weights:

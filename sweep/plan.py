@@ -38,6 +38,7 @@ import os
 import textwrap
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -321,7 +322,7 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
                                     batch_size, diagnostics))
     warmup = time.perf_counter() - warm_start - sum(c.seconds for c in measured)
     first = max(rows[order[0]], key=lambda c: c.n_runs)
-    host = _host_seconds_per_run(grid, runs, first.rows)
+    host = _host_seconds_per_run(grid, runs, first.rows).total
 
     shapes = {(c.dataset, c.hidden, c.dtype, c.batch_size, c.diagnostics): c for c in measured}
     ref = measured[0]
@@ -344,38 +345,40 @@ def calibrate(grid, runs, chunks, *, lanes=512, epochs=200, max_shapes=3, worker
                     device=_gpu_name() if device == "cuda" else "cpu", host_seconds=host_total)
 
 
+class HostCost(NamedTuple):
+    """Seconds a run costs outside the kernel: its initial weights and its row (`rows`), its share of a
+    part's Parquet write (`write`, which `sweep run` does in another thread than the rows)."""
+    rows: float
+    write: float
+
+    @property
+    def total(self):
+        return self.rows + self.write
+
+
 def _host_seconds_per_run(grid, runs, rows):
-    """Seconds a run costs outside the kernel: its initial weights, its row and its share of a part's
-    write, timed on the runs at `rows` trained for one epoch through the path `sweep run` takes, less
-    the kernel call of that epoch (whose cost per run the kernel's calibration counts already)."""
+    """The `HostCost` of the runs at `rows`, trained for one epoch through the path `sweep run` takes: the
+    chunk's time less its kernel call's, timed inside the same call (the kernel's calibration counts that)."""
     import io
 
-    import pyarrow.parquet as pq
-
-    from kernels import train
-    from kernels.init import initial_lanes
     from sweep.collect import dictionary_columns, weight_columns
-    from sweep.execute import lane_hyperparameters, model_arguments, train_chunk
+    from sweep.execute import train_chunk
     from sweep.runner import params_schema
+    from sweep.store import write_rows
 
     one = runs.iloc[rows].assign(epochs=1, checkpoints=0)
     data = grid.datasets[str(one["dataset"].iloc[0])]
-    X, Y = data.X, data.Y
     schema = params_schema(one)
-    train_chunk(one.iloc[:2], X, Y, params_schema=schema, record=grid.record)  # compiled or loaded already
+    train_chunk(one.iloc[:2], data.X, data.Y, params_schema=schema, record=grid.record)  # compiled or loaded already
+    clock = {}
     start = time.perf_counter()
-    table = train_chunk(one, X, Y, params_schema=schema, with_weights=weight_columns(one), record=grid.record)
-    pq.write_table(table, io.BytesIO(), compression="zstd", write_page_checksum=True,
-                   use_dictionary=dictionary_columns(table.schema))
-    whole = time.perf_counter() - start
-    dtype = np.dtype(str(one["dtype"].iloc[0]))
-    nets = initial_lanes(one["init"].to_numpy(object), one["seed"].to_numpy(), one["init_scale"].to_numpy(float),
-                         one["bias_init"].to_numpy(float), X.shape[1], int(one["hidden"].iloc[0]), dtype)
+    table = train_chunk(one, data.X, data.Y, params_schema=schema, with_weights=weight_columns(one),
+                        record=grid.record, clock=clock)
+    built = time.perf_counter() - start - clock["kernel"]
     start = time.perf_counter()
-    train(np.asarray(X, dtype), np.asarray(Y, dtype), *nets, 1, **lane_hyperparameters(one), **model_arguments(one),
-          checkpoints=np.array([0, 1]), threads=1)
-    kernel = time.perf_counter() - start
-    return max(0.0, whole - kernel) / len(rows)
+    write_rows(table, io.BytesIO(), dictionary_columns(table.schema))
+    written = time.perf_counter() - start
+    return HostCost(max(0.0, built) / len(rows), written / len(rows))
 
 
 def gpu_present():

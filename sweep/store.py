@@ -234,9 +234,12 @@ def write_part(layout, chunk_id, table: pa.Table, grid_hash, tmp_dir, dictionary
     chunk id, with page checksums. dictionary: the columns to dictionary-encode (True: all)."""
     layout = layout_of(layout)
     table = _with_metadata(table, PART_KEY, {"grid_hash": grid_hash, "chunk_id": chunk_id})
-    return write_atomic(layout.part(chunk_id), tmp_dir,
-                        lambda fh: pq.write_table(table, fh, compression="zstd", write_page_checksum=True,
-                                                  use_dictionary=dictionary))
+    return write_atomic(layout.part(chunk_id), tmp_dir, lambda fh: write_rows(table, fh, dictionary))
+
+
+def write_rows(table: pa.Table, sink, dictionary=True):
+    """A part's rows as Parquet into `sink`: zstd, page checksums, dictionaries for `dictionary`."""
+    pq.write_table(table, sink, compression="zstd", write_page_checksum=True, use_dictionary=dictionary)
 
 
 def list_parts(layout):

@@ -179,6 +179,42 @@ def test_calibration_measures_a_positive_rate_and_scales_with_workers():
     assert lots.busy_workers == sum(-(-c.n_runs // 64) for c in chunks) < 1000  # float64 tiles of 64 lanes
 
 
+def test_the_work_outside_the_kernel_is_the_chunk_less_its_own_kernel_call(monkeypatch):
+    """The host's share is timed inside one train_chunk call (no second kernel call to subtract), split into
+    weights and rows, and the part's write: each is the time of what it names."""
+    import time
+
+    import sweep.execute as execute
+    import sweep.store as store
+    from sweep.plan import _host_seconds_per_run
+
+    grid, runs = grid_and_runs("""
+        name = "host"
+        epochs = 3
+        [grid]
+        seed = { range = [0, 400] }
+    """)
+    rows = np.arange(400)
+    train, write = execute._trainer, store.write_rows
+
+    def slow_kernel(device):
+        def call(*args, **kwargs):
+            time.sleep(0.2)  # a kernel this slow would swamp the host's share if it were not taken out exactly
+            return train(device)(*args, **kwargs)
+        return call
+
+    def slow_write(*args, **kwargs):
+        time.sleep(0.04)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(execute, "_trainer", slow_kernel)
+    monkeypatch.setattr(store, "write_rows", slow_write)
+    cost = _host_seconds_per_run(grid, runs, rows)
+    assert 0 < cost.rows < 0.05 / 400  # the weights and rows of 400 XOR runs take milliseconds, not 0.2 s
+    assert 0.04 / 400 <= cost.write < 0.2 / 400
+    assert cost.total == cost.rows + cost.write
+
+
 def test_short_runs_are_timed_many_at_once_and_the_work_outside_the_kernel_is_counted():
     """Runs of 3 epochs: a call on 32 lanes would measure the call, not the runs; the estimate times more
     lanes (up to a chunk), and adds the measured work outside the kernel, which here is most of it."""
