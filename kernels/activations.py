@@ -18,9 +18,9 @@ from kernels.vocab import RELU, SATURATION_Z, SIGMOID, TANH
 def activate(z, act, one):
     """f(z) for activation code `act`; `one` is 1 in the working precision."""
     if act == SIGMOID:
-        return sigmoid(z)
+        return sigmoid(z, one)
     if act == TANH:
-        return tanh(z)
+        return tanh(z, one)
     if act == RELU:
         return (one - one) if z <= 0 else z
     return z

@@ -19,6 +19,7 @@ inf; NaN propagates. Elsewhere the error is within 1 ulp, tested in
 """
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -65,6 +66,42 @@ def _scale_bits_f32(typingctx, t):
     return types.float32(types.float32), codegen
 
 
+# An empty inline assembly block per architecture, its output tied to its input in a float register.
+_OPAQUE_ASM = {"x86_64": "=x,0", "aarch64": "=w,0", "arm64": "=w,0"}.get(llvm.get_process_triple().split("-")[0])
+
+
+def opaque(x):
+    """x, as a value LLVM cannot see is a constant (x itself when called from Python).
+
+    The kernels hold their working precision's 1 this way and scale every constant of exp, sigmoid and
+    tanh by it. Constants, LLVM rematerialises inside each loop when vector registers run short: with
+    Numba's large code model a broadcast from memory and the load of its address, two instructions
+    per constant per iteration, over half of an AVX2 sigmoid loop. Products of an opaque value it
+    computes once before the loop and, short of registers, keeps on the stack, where an instruction
+    can use them as a memory operand. 1 x c is c: the results are the same bits."""
+    return x
+
+
+@overload(opaque)
+def _opaque_overload(x):
+    if isinstance(x, types.Float):
+        return lambda x: _opaque_asm(x) if _OPAQUE_ASM else x
+    return None
+
+
+@intrinsic
+def _opaque_asm(typingctx, x):
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        asm = ir.InlineAsm(ir.FunctionType(ty, [ty]), "", _OPAQUE_ASM, side_effect=False)
+        return builder.call(asm, [args[0]])
+
+    return x(x), codegen
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a*b + c with one rounding (llvm.fma), in float32 or float64.
@@ -90,47 +127,48 @@ _BIASED_F32 = np.float32(12582912.0 + 127.0)
 
 
 @njit(**JIT)
-def _pow2_f64(n):
-    """2**n for an integral float64 n in [-1023, 1024] (-1023 gives 0, 1024 inf)."""
-    return _scale_bits_f64(n + _BIASED_F64)
+def _pow2_f64(n, one=1.0):
+    """2**n for an integral float64 n in [-1023, 1024] (-1023 gives 0, 1024 inf); `one`: 1 (see `opaque`)."""
+    return _scale_bits_f64(n + _BIASED_F64 * one)
 
 
 @njit(**JIT)
-def _pow2_f32(n):
+def _pow2_f32(n, one=np.float32(1.0)):
     """2**n for an integral float32 n in [-127, 128] (-127 gives 0, 128 inf)."""
-    return _scale_bits_f32(n + _BIASED_F32)
+    return _scale_bits_f32(n + _BIASED_F32 * one)
 
 
 @njit(**JIT)
-def _reduced_expm1_64(x):
-    """(exp(r) - 1, n) with x = n ln2 + r, |r| <= ln2/2: the core of exp64 and sigmoid."""
-    n = np.floor(fma(x, _LOG2E, 0.5))
-    r = fma(n, -_LN2_LO, fma(n, -_LN2_HI, x))
-    p = 2.5110049204818658e-08
-    p = fma(p, r, 2.763265472252779e-07)
-    p = fma(p, r, 2.755724088722987e-06)
-    p = fma(p, r, 2.4801485441561313e-05)
-    p = fma(p, r, 0.00019841269890076403)
-    p = fma(p, r, 0.0013888888952352863)
-    p = fma(p, r, 0.008333333333319589)
-    p = fma(p, r, 0.04166666666648795)
-    p = fma(p, r, 0.1666666666666668)
-    p = fma(p, r, 0.5000000000000019)
+def _reduced_expm1_64(x, one=1.0):
+    """(exp(r) - 1, n) with x = n ln2 + r, |r| <= ln2/2: the core of exp64 and sigmoid. Every constant is
+    scaled by `one`, which is 1 (see `opaque`)."""
+    n = np.floor(fma(x, _LOG2E * one, 0.5 * one))
+    r = fma(n, -_LN2_LO * one, fma(n, -_LN2_HI * one, x))
+    p = 2.5110049204818658e-08 * one
+    p = fma(p, r, 2.763265472252779e-07 * one)
+    p = fma(p, r, 2.755724088722987e-06 * one)
+    p = fma(p, r, 2.4801485441561313e-05 * one)
+    p = fma(p, r, 0.00019841269890076403 * one)
+    p = fma(p, r, 0.0013888888952352863 * one)
+    p = fma(p, r, 0.008333333333319589 * one)
+    p = fma(p, r, 0.04166666666648795 * one)
+    p = fma(p, r, 0.1666666666666668 * one)
+    p = fma(p, r, 0.5000000000000019 * one)
     p = fma(p * r, r, r)
     return p, n
 
 
 @njit(**JIT)
-def _reduced_expm1_32(x):
+def _reduced_expm1_32(x, one=np.float32(1.0)):
     """float32 twin of `_reduced_expm1_64`."""
-    n = np.floor(fma(x, np.float32(_LOG2E), np.float32(0.5)))
-    r = fma(n, -_LN2_LO_F32, fma(n, -_LN2_HI_F32, x))
-    p = np.float32(1.0 / 5040.0)
-    p = fma(p, r, np.float32(1.0 / 720.0))
-    p = fma(p, r, np.float32(1.0 / 120.0))
-    p = fma(p, r, np.float32(1.0 / 24.0))
-    p = fma(p, r, np.float32(1.0 / 6.0))
-    p = fma(p, r, np.float32(0.5))
+    n = np.floor(fma(x, np.float32(_LOG2E) * one, np.float32(0.5) * one))
+    r = fma(n, -_LN2_LO_F32 * one, fma(n, -_LN2_HI_F32 * one, x))
+    p = np.float32(1.0 / 5040.0) * one
+    p = fma(p, r, np.float32(1.0 / 720.0) * one)
+    p = fma(p, r, np.float32(1.0 / 120.0) * one)
+    p = fma(p, r, np.float32(1.0 / 24.0) * one)
+    p = fma(p, r, np.float32(1.0 / 6.0) * one)
+    p = fma(p, r, np.float32(0.5) * one)
     p = fma(p * r, r, r)
     return p, n
 
@@ -175,8 +213,8 @@ def _vexp_overload(x):
 
 
 @njit(**JIT)
-def _sigmoid64(z):
-    """1 / (1 + exp(-z)) with exp specialised to what sigmoid needs.
+def _sigmoid64(z, one=1.0):
+    """1 / (1 + exp(-z)) with exp specialised to what sigmoid needs; `one` is 1 (see `opaque`).
 
     -z is clamped to [-40, 710]: below -40, exp(-z) < 2**-53 and 1 + exp(-z)
     rounds to 1 anyway; above 709.43 the scale 2**1024 is inf and the result
@@ -184,73 +222,79 @@ def _sigmoid64(z):
     clamps are written so that NaN passes through them.
     """
     u = -z
-    u = 710.0 if u > 710.0 else u
-    u = -40.0 if u < -40.0 else u
-    p, n = _reduced_expm1_64(u)
-    return 1.0 / (1.0 + (p + 1.0) * _pow2_f64(n))
+    u = 710.0 * one if u > 710.0 * one else u
+    u = -40.0 * one if u < -40.0 * one else u
+    p, n = _reduced_expm1_64(u, one)
+    return one / (one + (p + one) * _pow2_f64(n, one))
 
 
 @njit(**JIT)
-def _sigmoid32(z):
+def _sigmoid32(z, one=np.float32(1.0)):
     """float32 twin of `_sigmoid64`: -z clamped to [-18, 89]."""
-    one = np.float32(1.0)
     u = -z
-    u = np.float32(89.0) if u > np.float32(89.0) else u
-    u = np.float32(-18.0) if u < np.float32(-18.0) else u
-    p, n = _reduced_expm1_32(u)
-    return one / (one + (p + one) * _pow2_f32(n))
+    u = np.float32(89.0) * one if u > np.float32(89.0) * one else u
+    u = np.float32(-18.0) * one if u < np.float32(-18.0) * one else u
+    p, n = _reduced_expm1_32(u, one)
+    return one / (one + (p + one) * _pow2_f32(n, one))
 
 
-def sigmoid(z):
-    """1 / (1 + exp(-z)), the notebooks' formula (NumPy when called from Python)."""
+def sigmoid(z, one=None):
+    """1 / (1 + exp(-z)), the notebooks' formula (NumPy when called from Python). In a kernel, `one`, its
+    working precision's 1 as an `opaque` value, keeps the constants out of the loops' bodies."""
     return 1.0 / (1.0 + np.exp(-z))
 
 
 @overload(sigmoid)
-def _sigmoid_overload(z):
-    if z == types.float32:
-        return lambda z: _sigmoid32(z)
-    if z == types.float64:
-        return lambda z: _sigmoid64(z)
-    return None
+def _sigmoid_overload(z, one=None):
+    if z not in (types.float32, types.float64):
+        return None
+    f = _sigmoid32 if z == types.float32 else _sigmoid64
+    if _omitted(one):
+        return lambda z, one=None: f(z)
+    return lambda z, one=None: f(z, one)
+
+
+def _omitted(arg):
+    return arg is None or isinstance(arg, (types.NoneType, types.Omitted))
 
 
 @njit(**JIT)
-def _tanh64(z):
+def _tanh64(z, one=1.0):
     """tanh(z) = e / (e + 2) with e = expm1(2|z|), signed; |z| clamped to 20 (tanh is 1 in float64
     beyond 19.1). expm1 is taken from the reduced exp: p itself when n = 0 (|2z| <= ln2/2), so
-    small arguments keep full relative precision. NaN passes through."""
+    small arguments keep full relative precision. NaN passes through. `one` is 1 (see `opaque`)."""
     u = abs(z)
-    u = 20.0 if u > 20.0 else u
-    p, n = _reduced_expm1_64(u + u)
-    e = p if n == 0.0 else (p + 1.0) * _pow2_f64(n) - 1.0
-    t = e / (e + 2.0)
+    u = 20.0 * one if u > 20.0 * one else u
+    p, n = _reduced_expm1_64(u + u, one)
+    e = p if n == 0.0 else (p + one) * _pow2_f64(n, one) - one
+    t = e / (e + 2.0 * one)
     return -t if z < 0.0 else t
 
 
 @njit(**JIT)
-def _tanh32(z):
+def _tanh32(z, one=np.float32(1.0)):
     """float32 twin of `_tanh64`: |z| clamped to 10."""
     u = abs(z)
-    u = np.float32(10.0) if u > np.float32(10.0) else u
-    p, n = _reduced_expm1_32(u + u)
-    e = p if n == np.float32(0.0) else (p + np.float32(1.0)) * _pow2_f32(n) - np.float32(1.0)
-    t = e / (e + np.float32(2.0))
+    u = np.float32(10.0) * one if u > np.float32(10.0) * one else u
+    p, n = _reduced_expm1_32(u + u, one)
+    e = p if n == np.float32(0.0) else (p + one) * _pow2_f32(n, one) - one
+    t = e / (e + np.float32(2.0) * one)
     return -t if z < np.float32(0.0) else t
 
 
-def tanh(z):
-    """The hyperbolic tangent (NumPy's when called from Python)."""
+def tanh(z, one=None):
+    """The hyperbolic tangent (NumPy's when called from Python); `one` as in `sigmoid`."""
     return np.tanh(z)
 
 
 @overload(tanh)
-def _tanh_overload(z):
-    if z == types.float32:
-        return lambda z: _tanh32(z)
-    if z == types.float64:
-        return lambda z: _tanh64(z)
-    return None
+def _tanh_overload(z, one=None):
+    if z not in (types.float32, types.float64):
+        return None
+    f = _tanh32 if z == types.float32 else _tanh64
+    if _omitted(one):
+        return lambda z, one=None: f(z)
+    return lambda z, one=None: f(z, one)
 
 
 @njit(**JIT)

@@ -56,6 +56,7 @@ import numpy as np
 from numba import njit
 
 from kernels.activations import activate, pre_activation, saturates, slope
+from kernels.fastmath import opaque
 from kernels.hessian import edge_threshold, forward as curvature_forward, ntk_top, top_eigenvalue
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
@@ -528,7 +529,7 @@ def _build(act, factors, general):
         hidden = W1.shape[1]
         n_ck = checkpoints.shape[0]
         dt = W1.dtype
-        one = np.ones(1, dt)[0]
+        one = opaque(np.ones(1, dt)[0])  # 1, unseen by LLVM: see kernels/fastmath.py
         zero = one - one
         n_dt = one * n_samples
         s2 = model[0]

@@ -65,3 +65,50 @@ def test_kernel_sigmoid_matches_the_notebook_formula(dtype, bound):
     assert np.all(got[z > 40] == 1.0) and np.all(got[z < -720] == 0.0)
     special = sigmoid_array(np.array([np.nan, np.inf, -np.inf], dtype))
     assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_kernels_opaque_one_gives_the_same_bits(dtype):
+    """sigmoid(z, one) and tanh(z, one), with `one` an `opaque` 1 as the kernel holds it, are sigmoid(z) and
+    tanh(z) bit for bit: every constant times 1 is itself (kernels/fastmath.py)."""
+    from numba import njit
+
+    from kernels.fastmath import opaque, sigmoid, tanh
+
+    @njit
+    def both(z, one_source):
+        one = opaque(one_source[0])
+        out = np.empty((4, z.shape[0]), z.dtype)
+        for j in range(z.shape[0]):
+            out[0, j] = sigmoid(z[j], one)
+            out[1, j] = sigmoid(z[j])
+            out[2, j] = tanh(z[j], one)
+            out[3, j] = tanh(z[j])
+        return out
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([np.linspace(-800, 800, 4001), rng.uniform(-40, 40, 4000), rng.normal(0, 1e-3, 1000),
+                        [0.0, -0.0, np.nan, np.inf, -np.inf]]).astype(dtype)
+    out = both(z, np.ones(1, dtype))
+    np.testing.assert_array_equal(out[0].view(np.uint8), out[1].view(np.uint8))
+    np.testing.assert_array_equal(out[2].view(np.uint8), out[3].view(np.uint8))
+    near = z[1998:2003]  # -0.8 .. 0.8: from Python, opaque is the identity and sigmoid NumPy's formula
+    np.testing.assert_array_equal(both.py_func(near, np.ones(1, dtype))[0], 1 / (1 + np.exp(-near)))
+
+
+def test_opaque_is_an_empty_assembly_block_the_optimiser_cannot_fold():
+    """On x86-64 and AArch64 the compiled `opaque` is inline assembly, so LLVM cannot fold 1 x c back into
+    the constant c; elsewhere it is the identity (slower loops, the same results)."""
+    from numba import njit
+
+    from kernels.fastmath import _OPAQUE_ASM, opaque
+
+    @njit
+    def f(x):
+        return opaque(x) * 2.5
+
+    assert f(2.0) == 5.0 and opaque(3.0) == 3.0
+    ir_text = next(iter(f.inspect_llvm().values()))
+    if _OPAQUE_ASM is None:
+        pytest.skip("no inline assembly for this architecture")
+    assert f'asm "", "{_OPAQUE_ASM}"' in ir_text and "fmul double" in ir_text
