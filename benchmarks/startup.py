@@ -10,7 +10,11 @@ call, the latter being compilation or cache loading). Before the first start
 the kernel package's Numba cache files (`kernels/__pycache__/*.nbi`,
 `*.nbc`) are deleted, so that start compiles; the second finds the cache the
 first wrote. A baseline start that only imports numpy and numba shows what
-no cache can remove. The last line printed is a JSON object.
+no cache can remove, and the floors what no change to `sweep` can: a process
+that calls one cached Numba function (Numba installs its CPU target's
+registries on the first call, whatever the function), and one that also
+imports pandas and pyarrow.parquet, as `sweep run` does. The last line
+printed is a JSON object.
 """
 import argparse
 import importlib.util
@@ -42,6 +46,21 @@ print(json.dumps({"import_s": t1 - t0, "train_s": t2 - t1}))
 """
 
 BASELINE = "import numpy, numba"
+
+# The least a process that runs a cached Numba function can take: Numba installs its CPU target's registries
+# (and imports scipy.linalg) on the first call, whatever the function; `sweep run` also needs pandas and pyarrow.
+FLOOR_MODULE = """from numba import njit
+
+
+@njit(cache=True)
+def one(x):
+    return x + 1
+"""
+FLOORS = (
+    ("python -c pass", "pass"),
+    ("+ one cached Numba function", "import floor_module; floor_module.one(1)"),
+    ("+ pandas and pyarrow.parquet", "import pandas, pyarrow.parquet, floor_module; floor_module.one(1)"),
+)
 
 
 def kernel_cache_dir():
@@ -110,6 +129,26 @@ def measure_startup(clear_cache=True, python=sys.executable):
     }
 
 
+def measure_floors(repeats=5, python=sys.executable):
+    """{label: median wall seconds} of the FLOORS processes, each run `repeats` times after one that fills
+    the Numba cache of the one-function module (in a temporary directory)."""
+    import statistics
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "floor_module.py").write_text(FLOOR_MODULE)
+        env = dict(os.environ, PYTHONPATH=tmp)
+        env.pop("NUMBA_DISABLE_JIT", None)
+        subprocess.run([python, "-c", FLOORS[1][1]], cwd=tmp, env=env, check=True)
+
+        def wall(code):
+            t0 = time.perf_counter()
+            subprocess.run([python, "-c", code], cwd=tmp, env=env, check=True)
+            return time.perf_counter() - t0
+
+        return {label: statistics.median(wall(code) for _ in range(repeats)) for label, code in FLOORS}
+
+
 def format_startup(r):
     how = (f"Numba cache cleared, {r['cache_files_removed']} files removed" if r["cache_cleared"]
            else "Numba cache kept")
@@ -134,6 +173,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     r = measure_startup(clear_cache=not args.keep_cache)
     print(format_startup(r))
+    floors = measure_floors()
+    print("floors (fresh processes, medians of 5):")
+    for label, seconds in floors.items():
+        print(f"  {label:32s} {seconds:6.2f} s")
+    r["floors"] = floors
     print(json.dumps(r))
 
 
