@@ -93,11 +93,12 @@ thing. `--shape-scale` scales the shapes' epochs (a smoke test: 0.01).
 medians of `--repeats`, the default tile marked; the final weights must be
 bitwise the same at every tile.
 
-Output: a table, the bar checks (float64 kernels >= 500x loop and >= 15x
-batched; with JAX, issue 15's: kernel_f64 >= 3x jax_f64 and kernel_f32 >= 5x
-jax_f32, printed PASS/FAIL, never asserted), the shapes' table (and the tile
-sweep's), and as the last line one JSON object with keys loop, batched,
-kernel_f64, kernel_f32 (network-epochs per second) followed by ratios, the
+Output: a table, the bar checks (float64 kernels >= 500x loop; the ratio to
+batched NumPy, whose 15x bar issue 15 retired; with JAX, issue 15's:
+kernel_f64 >= 3x jax_f64 and kernel_f32 >= 5x jax_f32, printed PASS/FAIL,
+never asserted), the shapes' table (and the tile sweep's), and as the last
+line one JSON object with keys loop, batched, kernel_f64, kernel_f32
+(network-epochs per second) followed by ratios, the
 checks, the parameters, the start-up times, jax_f64, jax_f32 and their ratios
 and checks (when JAX ran), cpu_per_wall, threads_used,
 cycles_per_network_epoch_per_core and cpu_mhz, and under "shapes" (and
@@ -667,10 +668,11 @@ def xor_comparison(args):
     print()
     vs_loop = rate["kernel_f64"] / rate["loop"]
     vs_batched = rate["kernel_f64"] / rate["batched"]
-    pass_loop, pass_batched = vs_loop >= BAR_LOOP, vs_batched >= BAR_BATCHED
+    pass_loop = vs_loop >= BAR_LOOP
     print(f"bar: kernel_f64 >= {BAR_LOOP:g}x loop:    {vs_loop:9.1f}x  {'PASS' if pass_loop else 'FAIL'}")
-    print(f"bar: kernel_f64 >= {BAR_BATCHED:g}x batched:  {vs_batched:9.2f}x  {'PASS' if pass_batched else 'FAIL'}"
-          f"   (against batched_threads: {rate['kernel_f64'] / rate['batched_threads']:.2f}x)")
+    print(f"kernel_f64 vs batched:          {vs_batched:9.2f}x  (against batched_threads: "
+          f"{rate['kernel_f64'] / rate['batched_threads']:.2f}x; the {BAR_BATCHED:g}x bar of the kernels issue is "
+          "retired: issue 15 made JAX the peer that decides)")
     if jax_cols:
         vs_jax64 = rate["kernel_f64"] / rate["jax_f64"]
         vs_jax32 = rate["kernel_f32"] / rate["jax_f32"]
@@ -693,7 +695,6 @@ def xor_comparison(args):
         "kernel_f64_vs_batched_threads": rate["kernel_f64"] / rate["batched_threads"],
         "loop_instructions_per_network_epoch": instructions,
         "pass_500x_loop": bool(pass_loop),
-        "pass_15x_batched": bool(pass_batched),
         "epochs": args.epochs,
         "networks": args.networks,
         "loop_networks": args.loop_networks,
