@@ -44,7 +44,7 @@ class TrainResult:
     loss_ratio_tail: np.ndarray
     trainability: np.ndarray
     epoch_diverged: np.ndarray  # (L,) int64, -1 if never
-    outputs: np.ndarray  # (N, L) float64
+    outputs: np.ndarray  # (N, L) float64; (0, L) when the call kept none
     checkpoint_epochs: np.ndarray  # (K,) int64
     checkpoint_loss: np.ndarray  # (K, L) float64, NaN where not reached
     # With diagnostics (None without): the curvature and dynamics of kernels/curvature.py, per lane.
@@ -381,7 +381,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
           momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
           activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
           optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
-          batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, threads=1, tile=None):
+          batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, outputs=True, threads=1, tile=None):
     """Train L networks of shape D-H-1 by gradient descent (full batch, as the notebooks, by default).
 
     X (N, D) inputs and Y (N,) targets are shared by all lanes (targets in
@@ -407,6 +407,8 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
     diagnostics: also the curvature and dynamics of every run (the sharpness of every state, the NTK
     at the start, the loss peak; kernels/curvature.py defines them, kernels/hessian.py computes them),
     in the result's diagnostics fields; slower (docs/performance.md says by how much).
+    outputs=False: the result's `outputs` is an (0, L) array, not every lane's output for every
+    sample (N x 8 bytes a run that a caller storing no outputs need not allocate).
     `threads` blocks of lanes train in parallel. `tile` (lanes trained
     together in cache; by default chosen by shape) changes speed, never results.
     """
@@ -432,7 +434,7 @@ def train(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_output=No
 
     out_f = np.full((N_FLOAT_STATS, n_lanes), np.nan)
     out_i = np.zeros((N_INT_STATS, n_lanes), np.int64)
-    out_outputs = np.full((n_samples, n_lanes), np.nan)
+    out_outputs = np.full((n_samples if outputs else 0, n_lanes), np.nan)
     out_ck = np.full((ck_sorted.size, n_lanes), np.nan)
     diag = variant.diagnostics
     out_d = np.full((N_DIAG_ROWS if diag else 0, n_lanes), np.nan)

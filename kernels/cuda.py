@@ -73,7 +73,8 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
                momentum=0.0, criterion="margin", margin=0.4, tol=0.01, early_stop=False, checkpoints=10,
                activation="sigmoid", output="sigmoid", bias=True, scaling="standard", reduction="sum",
                optimizer="gd", beta1=0.9, beta2=0.999, opt_eps=1e-8, weight_decay=0.0, decay_biases=False,
-               batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, threads_per_block=None, timings=None):
+               batch_size=0, shuffle=False, shuffle_seed=0, diagnostics=False, outputs=True, threads_per_block=None,
+               timings=None):
     """Train L networks of shape D-H-1 on the GPU: `kernels.batch.train`'s arguments (the model
     family -- activation, output, bias, scaling, reduction -- and the learning rates lr or
     lr_hidden and lr_output included), validation, results and in-place update of W1, b1, W2, b2
@@ -88,6 +89,7 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
     The defaults are the notebooks' full-batch gradient descent, whose kernel is unchanged.
     diagnostics=True is refused (ValueError): the curvature diagnostics are the CPU kernels'.
 
+    outputs=False: no outputs per sample, as for `train` (nor their copy from the device).
     `threads_per_block` (default 128) changes speed, never results. `timings`, if
     a dict, receives the seconds spent copying to the device ('h2d'), training
     ('kernel') and copying back ('d2h'). Arguments are validated first, so bad
@@ -115,4 +117,5 @@ def train_cuda(X, Y, W1, b1, W2, b2, epochs, *, lr=None, lr_hidden=None, lr_outp
     if not ok:
         raise CudaUnavailableError(f"cannot train on the GPU: {reason}")
     from kernels import cuda_kernel
-    return cuda_kernel.run(batch, W1, batch.b1, W2, batch.b2, threads_per_block, timings, simulator=simulated())
+    return cuda_kernel.run(batch, W1, batch.b1, W2, batch.b2, threads_per_block, timings, simulator=simulated(),
+                           outputs=outputs)

@@ -536,8 +536,10 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant, with_decay)
         out_f[F_MIN_LOSS, g] = min_loss
         out_f[F_FINAL_MSE, g] = sse / n_dt
         correct = 0
+        keep = out_outputs.shape[0] == N  # the caller may keep no outputs
         for n in range(N):
-            out_outputs[n, g] = a2[n]
+            if keep:
+                out_outputs[n, g] = a2[n]
             correct += (a2[n] > 0.5) == (Y[n] > 0.5)
         out_f[F_ACCURACY, g] = correct / N
         sh, so, dead = saturation(X, w1, b1, w2, b2)
@@ -571,7 +573,7 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant, with_decay)
     return cuda.jit(train_lanes)
 
 
-def run(batch, W1, b1, W2, b2, threads_per_block, timings=None, simulator=False):
+def run(batch, W1, b1, W2, b2, threads_per_block, timings=None, simulator=False, outputs=True):
     """Train a validated `kernels.batch.Batch` on the GPU; W1..b2 are updated in place (b1 and b2:
     the batch's, zeros standing in for them without biases).
 
@@ -579,16 +581,17 @@ def run(batch, W1, b1, W2, b2, threads_per_block, timings=None, simulator=False)
     launch, copies the results back once. `timings`, if a dict, receives the
     seconds spent copying in ('h2d'), in the kernel ('kernel', compilation included on a
     kernel's first launch) and copying out ('d2h'). `simulator`: numba's CUDA simulator runs it.
+    outputs=False: no outputs per sample are kept, copied or returned (an (0, L) array).
     """
     with _LOCK:
-        return _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator)
+        return _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator, outputs)
 
 
-def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
+def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator, outputs):
     L, N, K = batch.n_lanes, batch.n_samples, batch.checkpoints_sorted.size
     out_f = np.empty((N_FLOAT_STATS, L))
     out_i = np.empty((N_INT_STATS, L), np.int64)
-    out_outputs = np.empty((N, L))
+    out_outputs = np.empty((N if outputs else 0, L))
     if L == 0:
         return batch.result(out_f, out_i, out_outputs, np.empty((K, 0)))
     kernel = get_kernel(batch.X, batch.Y, batch.hidden, batch.dtype, with_momentum=batch.has_momentum,
@@ -610,7 +613,8 @@ def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
     d_ck = cuda.to_device(np.append(batch.checkpoints_sorted, np.int64(-1)))
     d_out_f = cuda.device_array(out_f.shape, np.float64)
     d_out_i = cuda.device_array(out_i.shape, np.int64)
-    d_outputs = cuda.device_array(out_outputs.shape, np.float64)
+    # One row stands for none (no zero-size device array): the kernel writes it only if N is 1, unread here.
+    d_outputs = cuda.device_array((N if outputs else 1, L), np.float64)
     d_out_ck = cuda.device_array((max(K, 1), L), np.float64)
     cuda.synchronize()
     t1 = time.perf_counter()
@@ -625,7 +629,8 @@ def _run(batch, W1, b1, W2, b2, threads_per_block, timings, simulator):
         d.copy_to_host(h)
     d_out_f.copy_to_host(out_f)
     d_out_i.copy_to_host(out_i)
-    d_outputs.copy_to_host(out_outputs)
+    if outputs:
+        d_outputs.copy_to_host(out_outputs)
     out_ck = d_out_ck.copy_to_host()[:K]
     t3 = time.perf_counter()
     if timings is not None:

@@ -212,8 +212,10 @@ def _retire_lane(j, g, e, epochs, X, Y, n_dt, w1, b1, w2, b2, gw1, gb1, gw2, gb2
     out_f[F_MIN_LOSS, g] = min_loss[j]
     out_f[F_FINAL_MSE, g] = sse[j] / n_dt
     correct = 0
+    keep = out_outputs.shape[0] == n_samples  # the caller may keep no outputs: (0, L)
     for n in range(n_samples):
-        out_outputs[n, g] = a2[n, j]
+        if keep:
+            out_outputs[n, g] = a2[n, j]
         correct += (a2[n, j] > 0.5) == (Y[n] > 0.5)
     out_f[F_ACCURACY, g] = correct / n_samples
     if have_sat:
@@ -520,7 +522,7 @@ def _build(act, factors, general):
         compute the curvature diagnostics of every state (`_diagnose`: a call per state, outside the loops
         over lanes, so a value and not a compiled variant; every kernel has it).
         Outputs (float64 and int64, lanes last): out_f (len(FLOAT_STATS), L), out_i (len(INT_STATS), L),
-        out_outputs (N, L), out_ck (K, L) (pre-filled with NaN by the caller); with diagnostics out_d
+        out_outputs (N, L) or (0, L) to keep none, out_ck (K, L) (pre-filled with NaN by the caller); with diagnostics out_d
         (len(DIAG_ROWS), L) and out_ck_sharp (K, L), the sharpness at the checkpoints (NaN-filled), else
         arrays the kernel does not touch.
         """

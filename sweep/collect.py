@@ -243,7 +243,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "trainability": lambda: pa.array(result.trainability),
         "epoch_diverged": lambda: _state_or_null(result.epoch_diverged),
         "outputs": lambda: _list_column(result.outputs.T, pa.float64())
-        if result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
+        if 0 < result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
         "checkpoint_epochs": lambda: _list_column(ck_epochs, pa.int64()),
         "checkpoint_loss": lambda: _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
         "dataset_sha256": lambda: pa.repeat(pa.scalar(dataset_sha256, pa.string()), n),

@@ -26,8 +26,9 @@ from kernels.batch import Variant
 from kernels.cuda import cuda_available, simulated, train_cuda
 from kernels.vocab import MAX_SAMPLES
 from tests import notebooks as nb
-from tests.test_kernel import (EXACT, STATS, check_early_stop, check_notebook_000, check_notebook_001, check_notebook_002, compare,
-                               compare_float32, lane, lanes, problems, run_batch)
+from tests.test_kernel import (EXACT, STATS, _same_results_without_outputs, check_early_stop, check_notebook_000,
+                               check_notebook_001, check_notebook_002, compare, compare_float32, lane, lanes, problems,
+                               run_batch)
 
 REPO = Path(__file__).resolve().parent.parent
 AVAILABLE, WHY = cuda_available()
@@ -414,6 +415,15 @@ def test_empty_batch():
     r = train_cuda(nb.XOR_X, nb.XOR_Y, np.zeros((2, 4, 0)), np.zeros((4, 0)), np.zeros((4, 0)), np.zeros(0), 10,
                    lr=0.1, checkpoints=3)
     assert r.final_loss.shape == (0,) and r.outputs.shape == (4, 0) and r.checkpoint_loss.shape == (3, 0)
+
+
+@needs_cuda
+def test_outputs_false_keeps_no_outputs_and_changes_nothing_else():
+    """As for the CPU kernel (tests/test_kernel.py); 1-sample data sets too, where the kernel's stand-in row
+    for no outputs has the outputs' own shape."""
+    _same_results_without_outputs(train_cuda)
+    one = train_cuda(nb.XOR_X[:1], nb.XOR_Y[:1], *lanes(nb.legacy_normal(42)), 5, lr=0.1, outputs=False)
+    assert one.outputs.shape == (0, 1) and one.final_loss.shape == (1,)
 
 
 # --- validation: identical to the CPU entry point, with or without a GPU ------------------------

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels import checkpoint_epochs, train
+from kernels.batch import TrainResult
 from kernels import reference
 from kernels.reference import train_reference
 from tests import notebooks as nb
@@ -498,3 +499,27 @@ def test_saturation_of_a_tile_at_once_is_that_of_each_lane(seed, active, act, ou
     for j in range(active):
         assert tuple(sat[:, j]) == _saturation(X, w1, b1, w2, b2, j, s2, act, out, one), j
     assert np.all(sat[:, active:] == -1.0)
+
+
+def _same_results_without_outputs(train_fn):
+    """train_fn with outputs=False: an (0, L) outputs array, every other field and the final weights the
+    same bits as with outputs (the 16 samples of a Gaussian problem, and the XOR table)."""
+    rng = np.random.default_rng(3)
+    X16 = rng.standard_normal((16, 3))
+    for X, Y in ((nb.XOR_X, nb.XOR_Y), (X16, rng.uniform(0, 1, 16))):
+        W1, W2 = rng.standard_normal((X.shape[1], 5, 9)), rng.standard_normal((5, 9))
+        runs = []
+        for keep in (True, False):
+            lanes_ = [W1.copy(), np.zeros((5, 9)), W2.copy(), np.zeros(9)]
+            runs.append((train_fn(X, Y, *lanes_, 30, lr=np.linspace(0.1, 3, 9), checkpoints=4, outputs=keep), lanes_))
+        (full, w_full), (bare, w_bare) = runs
+        assert full.outputs.shape == (X.shape[0], 9) and bare.outputs.shape == (0, 9)
+        for name in TrainResult.__dataclass_fields__:
+            if name != "outputs" and getattr(full, name) is not None:
+                np.testing.assert_array_equal(getattr(bare, name), getattr(full, name), err_msg=name)
+        for a, b in zip(w_full, w_bare):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_outputs_false_keeps_no_outputs_and_changes_nothing_else():
+    _same_results_without_outputs(train)
