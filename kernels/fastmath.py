@@ -244,18 +244,21 @@ def sigmoid(z, one=None):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-@overload(sigmoid)
-def _sigmoid_overload(z, one=None):
-    if z not in (types.float32, types.float64):
-        return None
-    f = _sigmoid32 if z == types.float32 else _sigmoid64
-    if _omitted(one):
-        return lambda z, one=None: f(z)
-    return lambda z, one=None: f(z, one)
+def _by_precision(f32, f64):
+    """The compiled overload of a function of (z, one=None): its float32 or float64 form, given `one` if the
+    call passes it (else the form's own constant 1)."""
+    def typer(z, one=None):
+        if z not in (types.float32, types.float64):
+            return None
+        f = f32 if z == types.float32 else f64
+        if one is None or isinstance(one, (types.NoneType, types.Omitted)):
+            return lambda z, one=None: f(z)
+        return lambda z, one=None: f(z, one)
+
+    return typer
 
 
-def _omitted(arg):
-    return arg is None or isinstance(arg, (types.NoneType, types.Omitted))
+overload(sigmoid)(_by_precision(_sigmoid32, _sigmoid64))
 
 
 @njit(**JIT)
@@ -287,14 +290,7 @@ def tanh(z, one=None):
     return np.tanh(z)
 
 
-@overload(tanh)
-def _tanh_overload(z, one=None):
-    if z not in (types.float32, types.float64):
-        return None
-    f = _tanh32 if z == types.float32 else _tanh64
-    if _omitted(one):
-        return lambda z, one=None: f(z)
-    return lambda z, one=None: f(z, one)
+overload(tanh)(_by_precision(_tanh32, _tanh64))
 
 
 @njit(**JIT)
