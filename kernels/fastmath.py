@@ -76,7 +76,7 @@ def opaque(x):
     The kernels hold their working precision's 1 this way and scale every constant of exp, sigmoid and
     tanh by it. Constants, LLVM rematerialises inside each loop when vector registers run short: with
     Numba's large code model a broadcast from memory and the load of its address, two instructions
-    per constant per iteration, over half of an AVX2 sigmoid loop. Products of an opaque value it
+    per constant per iteration (docs/performance.md counts them). Products of an opaque value it
     computes once before the loop and, short of registers, keeps on the stack, where an instruction
     can use them as a memory operand. 1 x c is c: the results are the same bits."""
     return x
@@ -84,9 +84,11 @@ def opaque(x):
 
 @overload(opaque)
 def _opaque_overload(x):
-    if isinstance(x, types.Float):
-        return lambda x: _opaque_asm(x) if _OPAQUE_ASM else x
-    return None
+    if not isinstance(x, types.Float):
+        return None
+    if _OPAQUE_ASM is None:  # no inline assembly for this architecture: the identity (slower loops)
+        return lambda x: x
+    return lambda x: _opaque_asm(x)
 
 
 @intrinsic
