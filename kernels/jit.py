@@ -16,8 +16,8 @@ as Numba does by default, and `tests/test_jit.py` fails.
 
 Vector width. On x86 with AVX-512, LLVM's tuning for most Intel cores keeps vectorised loops at 256 bits
 (its `prefer-256-bit`, against the clock drop of 512-bit instructions). With 512-bit vectors the kernels
-trained small networks (XOR's 2-4-1) 14-26% faster and wide ones (16-16-1 on 272 samples) up to about 10%
-slower at their default tile (docs/performance.md), so the host's features are given to Numba with that
+trained small networks (XOR's 2-4-1) faster and wide ones (16-16-1 on 272 samples) somewhat slower at their
+default tile (docs/performance.md has the figures), so the host's features are given to Numba with that
 preference off (`wide_vectors`). The results do not change: each lane's arithmetic is the same at any
 width. A user's own NUMBA_CPU_NAME or NUMBA_CPU_FEATURES is left as it is (the way to choose otherwise).
 """

@@ -124,9 +124,10 @@ def outcome_codes(converged, diverged, final_loss, loss_at_90, sat_hidden_end, s
                      default=np.int8(OUTCOMES.index("flat")))
 
 
-def classify(*args, **kwargs):
-    """Outcome per run (the arguments of `outcome_codes`), as an array of strings."""
-    return np.array(OUTCOMES)[outcome_codes(*args, **kwargs)]
+def keeps_outputs(n_samples, record):
+    """Whether a chunk's rows store each run's outputs: data sets of at most OUTPUTS_MAX_SAMPLES samples, with
+    `outputs` recorded (`record`: None for all). Where not, the kernel need not keep them."""
+    return n_samples <= OUTPUTS_MAX_SAMPLES and (record is None or "outputs" in record)
 
 
 def _nullable(values):
@@ -202,7 +203,8 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
     """Arrow table of one chunk.
 
     params: the chunk's runs (lane order), their parameter columns with run_id.
-    result: kernels.TrainResult. ck_columns: indices into result.checkpoint_* of the user's checkpoints.
+    result: kernels.TrainResult (outputs kept where `keeps_outputs`; an (0, L) array gives nulls).
+    ck_columns: indices into result.checkpoint_* of the user's checkpoints.
     loss_at_90: loss at 90% of the epochs (for `outcome`). dataset_sha256: the content hash of the chunk's
     data set.
     params_schema: the Arrow schema of the parameter columns, the same for every part.
@@ -243,7 +245,7 @@ def collect(params: pd.DataFrame, result, ck_columns, loss_at_90, seconds, *, pa
         "trainability": lambda: pa.array(result.trainability),
         "epoch_diverged": lambda: _state_or_null(result.epoch_diverged),
         "outputs": lambda: _list_column(result.outputs.T, pa.float64())
-        if 0 < result.outputs.shape[0] <= OUTPUTS_MAX_SAMPLES else pa.nulls(n, pa.list_(pa.float64())),
+        if result.outputs.shape[0] else pa.nulls(n, pa.list_(pa.float64())),  # kept as `keeps_outputs` says
         "checkpoint_epochs": lambda: _list_column(ck_epochs, pa.int64()),
         "checkpoint_loss": lambda: _list_column(result.checkpoint_loss[ck_columns].T, pa.float64()),
         "dataset_sha256": lambda: pa.repeat(pa.scalar(dataset_sha256, pa.string()), n),

@@ -7,7 +7,7 @@ import pandas as pd
 from kernels import checkpoint_epochs, train
 from kernels.init import initial_lanes
 from kernels.vocab import CRITERIA, LOSSES
-from sweep.collect import OUTPUTS_MAX_SAMPLES, collect, weight_lists
+from sweep.collect import collect, keeps_outputs, weight_lists
 from sweep.datasets import content_digest
 from sweep.params import CALL, DEFAULTS, call_arguments
 
@@ -85,9 +85,9 @@ def train_chunk(runs: pd.DataFrame, X, Y, *, params_schema, with_weights=(), rec
     at_90 = int(0.9 * epochs)
     start = time.perf_counter()
     model = model_arguments(runs)
-    keep_outputs = X.shape[0] <= OUTPUTS_MAX_SAMPLES and (record is None or "outputs" in record)
     result = _trainer(device)(X, Y, W1, b1, W2, b2, epochs, **lane_hyperparameters(runs), **model,
-                              checkpoints=np.append(ck, at_90), outputs=keep_outputs, threads=threads)
+                              checkpoints=np.append(ck, at_90), outputs=keeps_outputs(X.shape[0], record),
+                              threads=threads)
     seconds = time.perf_counter() - start
     if clock is not None:
         clock["kernel"] = seconds
