@@ -273,9 +273,11 @@ def _z(X, W1, b1, W2, b2):
 @given(problems())
 def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
     """float32 is compared with the float64 reference. The kernel's error must stay within
-    10x the error of the same training in float32 NumPy, or 10x the change that a one-ulp
-    (float32) nudge, up or down, of the initial weights makes in float32 NumPy (plus 1e-4)
-    -- lanes so chaotic that such a nudge moves the float64 reference's final loss by more
+    10x the error of the same training in float32 NumPy, or 10x the change that a float32
+    rounding makes in float32 NumPy (plus 1e-4): a one-ulp nudge, up or down, of the initial
+    weights, every exp one ulp larger or smaller, the samples summed in reverse order (for the
+    final weights and outputs, the largest change in the array, as the dynamics move roundings
+    from one weight to another) -- lanes so chaotic that such a nudge moves the float64 reference's final loss by more
     than 1e-3 are left out of that comparison: float32 sums
     are rounded differently here (sequential) and there (pairwise, BLAS), so the two float32
     results drift apart by as much as each drifts from float64, not more. Shares of outputs
@@ -320,10 +322,16 @@ def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
             ref32 = train_reference(X, Y, *net32, epochs, checkpoints=ck, **h)
             nudged = [train_reference(X, Y, *(np.nextafter(p, np.float32(to)) for p in net32), epochs,
                                       checkpoints=ck, **h) for to in (np.inf, -np.inf)]
-            if h.get("activation") == "tanh":  # float32 tanh near saturation: 1 - a^2 keeps few bits
-                for sign in (1, -1):
-                    with _exp_off_by_one_ulp(sign, 2.0**-23):
-                        nudged.append(train_reference(X, Y, *net32, epochs, checkpoints=ck, **h))
+            # the kernel's own roundings at every step, not only at the first: its exp (and tanh) a float32
+            # ulp off NumPy's, its sums over samples in another order. Where training passes near a saddle
+            # (weights decayed to ~0, gradients of cancelling terms) and leaves it, these grow tenfold and
+            # more while a nudge of the initial weights has long been damped.
+            for sign in (1, -1):
+                with _exp_off_by_one_ulp(sign, 2.0**-23):
+                    nudged.append(train_reference(X, Y, *net32, epochs, checkpoints=ck, **h))
+            if not h.get("batch_size"):
+                backwards = train_reference(X[::-1], Y[::-1], *net32, epochs, checkpoints=ck, **h)
+                nudged.append(dict(backwards, outputs=backwards["outputs"][::-1]))
             if _near_float32_overflow([ref32] + nudged):
                 continue  # which update overflows first is decided by rounding: nothing to compare
             assert r.diverged[j] == ref32["diverged"]
@@ -345,10 +353,14 @@ def compare_float32(r, w, X, Y, nets, hyper, epochs, ck):
             biases = ["b1", "b2"] if h.get("bias", True) else []
             for k in CONTINUOUS + ["outputs", "checkpoint_loss", "W1", "W2"] + biases:
                 truth = np.asarray(ref64[k], float)
-                allowed = (10 * np.abs(np.asarray(ref32[k], float) - truth)
-                           + 10 * np.max([np.abs(np.asarray(n[k], float) - np.asarray(ref32[k], float))
-                                          for n in nudged], axis=0)
-                           + 1e-4 * (1 + np.abs(truth)))
+                spread = np.max([np.abs(np.asarray(n[k], float) - np.asarray(ref32[k], float)) for n in nudged],
+                                axis=0)
+                if k != "checkpoint_loss":
+                    # the final weights (and outputs) move together: a rounding that one probe puts into one
+                    # weight, the kernel's roundings may put into another (adaptive steps of noise/|noise| at
+                    # a solution, where the loss no longer says so)
+                    spread = np.max(spread, initial=0.0)
+                allowed = 10 * np.abs(np.asarray(ref32[k], float) - truth) + 10 * spread + 1e-4 * (1 + np.abs(truth))
                 assert np.all(np.abs(np.asarray(got[k], float) - truth) <= allowed), k
             if any(h.get(k, v) != v for k, v in DEFAULT_MODEL.items()):
                 continue  # the thresholds below are the default sigmoid network's
