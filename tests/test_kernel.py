@@ -199,17 +199,22 @@ def chaotic(ref, probes):
     return any(abs(p["final_loss"] - loss) > 1e-3 * (1 + abs(loss)) for p in probes)
 
 
-def _accuracy_undetermined(ref, probes, rtol, atol):
-    """Whether rounding decides the accuracy: a final output of the reference is not finite (a run that
-    diverged at its last update: inf - inf is NaN in one order of sums, inf in another) or lies within
-    the outputs' allowed difference of 0.5, where accuracy steps. (`compare` checks the kernel's accuracy
-    against its own outputs in every lane.)"""
-    want = np.asarray(ref["outputs"], float)
+def _undetermined(ref, probes, key, threshold, rtol, atol):
+    """Whether rounding decides a statistic that steps where `key` crosses `threshold`: a value of the
+    reference's `key` is not finite (a run that diverged at its last update: inf - inf is NaN in one order of
+    sums, inf in another) or lies within the allowed difference of the threshold. Accuracy steps where an
+    output crosses 0.5, the trainability score's sign where loss_ratio_tail crosses 1 (a stuck run whose
+    loss moves in its last bits only). (`compare` checks the kernel's accuracy against its own outputs in
+    every lane; tests/test_kernel.py's trainability test, its score against its own losses.)"""
+    want = np.asarray(ref[key], float)
     if not np.all(np.isfinite(want)):
         return True
-    spread = np.max([np.abs(np.asarray(p["outputs"], float) - want) for p in probes], axis=0)
+    spread = np.max([np.abs(np.asarray(p[key], float) - want) for p in probes], axis=0)
     allowed = np.maximum(rtol * np.abs(want), 4 * spread) + atol
-    return bool(np.any(np.abs(want - 0.5) <= allowed))
+    return bool(np.any(np.abs(want - threshold) <= allowed))
+
+
+STEPS = {"accuracy": ("outputs", 0.5), "trainability": ("loss_ratio_tail", 1.0)}
 
 
 def compare(r, weights, X, Y, nets, hyper, epochs, ck, rtol, atol):
@@ -243,7 +248,7 @@ def compare(r, weights, X, Y, nets, hyper, epochs, ck, rtol, atol):
             spread = np.max([np.abs(np.asarray(p[k], float) - want) for p in probes], axis=0)
             diff = np.abs(np.asarray(got[k], float) - want)
             allowed = np.maximum(rtol * np.abs(want), 4 * spread) + atol
-            if k == "accuracy" and _accuracy_undetermined(ref, probes, rtol, atol):
+            if k in STEPS and _undetermined(ref, probes, *STEPS[k], rtol, atol):
                 continue
             # equal, or both non-finite (a diverged lane's gradient: inf or NaN by the order of its sums)
             same = (~np.isfinite(want) & ~np.isfinite(np.asarray(got[k], float))) | (np.asarray(got[k], float) == want)
