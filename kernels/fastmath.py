@@ -5,11 +5,13 @@ LLVM from vectorising the loops over lanes. These versions use only fused
 multiply-adds (explicit llvm.fma), a rounding, and an addition and a shift of
 bits to build 2**n, so a loop over lanes compiles to SIMD code.
 
-Method: x = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split into a high
-and a low part, each product fused), exp(r) by a polynomial
-whose truncation error is far below an ulp (degree 11, near-minimax
-coefficients from Chebyshev interpolation, for float64; degree 7 Taylor for
-float32), then scaled by 2**n built from its exponent bits.
+Method: x = n*ln2 + r with |r| <= ln2/2 (n = x/ln2 rounded to the nearest
+integer by adding a large constant; Cody-Waite: ln2 split into a high and a
+low part, each product fused), exp(r) by a polynomial whose truncation error
+is far below an ulp (degree 11, near-minimax coefficients from Chebyshev
+interpolation, for float64; degree 6, minimax for the relative error of exp
+by Lawson's iteration, 0.07 ulp, for float32), then scaled by 2**n built
+from its exponent bits.
 
 Range: results that would be subnormal (x < log(2**-1022) in float64,
 x < log(2**-126) in float32) are flushed to 0 -- sigmoid cannot tell, since
@@ -123,7 +125,7 @@ def fma(typingctx, a, b, c):
 # 2**n from an integral float n is built in float registers: adding 1.5 * 2**52 + 1023 (the bias) leaves
 # n + 1023 in the low bits of the sum, exactly, and a shift moves them into the exponent. A conversion to
 # an integer would do the same, but AVX2 has no packed float64-to-int64 conversion: the compiled loops
-# took four scalar ones per vector there.
+# took four scalar ones per vector there. The same sum rounds x / ln2 to the nearest integer n.
 _BIASED_F64 = 6755399441055744.0 + 1023.0
 _BIASED_F32 = np.float32(12582912.0 + 127.0)
 
@@ -141,45 +143,50 @@ def _pow2_f32(n, one=np.float32(1.0)):
 
 
 @njit(**JIT)
-def _reduced_expm1_64(x, one=1.0):
-    """(exp(r) - 1, n) with x = n ln2 + r, |r| <= ln2/2: the core of exp64 and sigmoid. Every constant is
-    scaled by `one`, which is 1 (see `opaque`)."""
-    n = np.floor(fma(x, _LOG2E * one, 0.5 * one))
-    r = fma(n, -_LN2_LO * one, fma(n, -_LN2_HI * one, x))
-    p = 2.5110049204818658e-08 * one
-    p = fma(p, r, 2.763265472252779e-07 * one)
-    p = fma(p, r, 2.755724088722987e-06 * one)
-    p = fma(p, r, 2.4801485441561313e-05 * one)
-    p = fma(p, r, 0.00019841269890076403 * one)
-    p = fma(p, r, 0.0013888888952352863 * one)
-    p = fma(p, r, 0.008333333333319589 * one)
-    p = fma(p, r, 0.04166666666648795 * one)
-    p = fma(p, r, 0.1666666666666668 * one)
-    p = fma(p, r, 0.5000000000000019 * one)
-    p = fma(p * r, r, r)
-    return p, n
+def _reduced_expm1_64(x, one=1.0, sign=1.0):
+    """(exp(v) - 1, n, t) for v = sign x = n ln2 + r, |r| <= ln2/2, with t the biased sum whose bits,
+    shifted (`_scale_bits_f64`), are 2**n: the core of exp64, sigmoid and tanh. Every constant is scaled by
+    `one`, which is 1 (see `opaque`). `sign`, a literal 1 or -1, is folded into the constants: sigmoid
+    takes exp(-z) without negating z. With sign -1 every intermediate below is the negative of the one
+    that sign 1 computes for -x (w = -r, and the polynomial's coefficients alternate in sign), and the
+    results are the same bits, as IEEE rounding is symmetric."""
+    t = fma(x, (sign * _LOG2E) * one, _BIASED_F64 * one)
+    n = t - _BIASED_F64 * one
+    w = fma(n, (-sign * _LN2_LO) * one, fma(n, (-sign * _LN2_HI) * one, x))  # sign r
+    p = (sign * 2.5110049204818658e-08) * one
+    p = fma(p, w, 2.763265472252779e-07 * one)
+    p = fma(p, w, (sign * 2.755724088722987e-06) * one)
+    p = fma(p, w, 2.4801485441561313e-05 * one)
+    p = fma(p, w, (sign * 0.00019841269890076403) * one)
+    p = fma(p, w, 0.0013888888952352863 * one)
+    p = fma(p, w, (sign * 0.008333333333319589) * one)
+    p = fma(p, w, 0.04166666666648795 * one)
+    p = fma(p, w, (sign * 0.1666666666666668) * one)
+    p = fma(p, w, 0.5000000000000019 * one)
+    p = fma(p * w, w, sign * w)
+    return p, n, t
 
 
 @njit(**JIT)
-def _reduced_expm1_32(x, one=np.float32(1.0)):
+def _reduced_expm1_32(x, one=np.float32(1.0), sign=np.float32(1.0)):
     """float32 twin of `_reduced_expm1_64`."""
-    n = np.floor(fma(x, np.float32(_LOG2E) * one, np.float32(0.5) * one))
-    r = fma(n, -_LN2_LO_F32 * one, fma(n, -_LN2_HI_F32 * one, x))
-    p = np.float32(1.0 / 5040.0) * one
-    p = fma(p, r, np.float32(1.0 / 720.0) * one)
-    p = fma(p, r, np.float32(1.0 / 120.0) * one)
-    p = fma(p, r, np.float32(1.0 / 24.0) * one)
-    p = fma(p, r, np.float32(1.0 / 6.0) * one)
-    p = fma(p, r, np.float32(0.5) * one)
-    p = fma(p * r, r, r)
-    return p, n
+    t = fma(x, (sign * np.float32(_LOG2E)) * one, _BIASED_F32 * one)
+    n = t - _BIASED_F32 * one
+    w = fma(n, (-sign * _LN2_LO_F32) * one, fma(n, (-sign * _LN2_HI_F32) * one, x))
+    p = np.float32(0.0013863799395039678) * one
+    p = fma(p, w, (sign * np.float32(0.008367478847503662)) * one)
+    p = fma(p, w, np.float32(0.041667237877845764) * one)
+    p = fma(p, w, (sign * np.float32(0.16666534543037415)) * one)
+    p = fma(p, w, np.float32(0.5) * one)
+    p = fma(p * w, w, sign * w)
+    return p, n, t
 
 
 @njit(**JIT)
 def exp64(x):
     """exp(x) for float64: branch-free but for the selects at the ends."""
     xc = min(max(x, _F64_TINY_X), 710.0)
-    p, n = _reduced_expm1_64(xc)
+    p, n, _ = _reduced_expm1_64(xc)
     # n can reach 1024 just below the overflow threshold: scale in two steps there.
     s = 1.0 if n > 0.0 else 0.0
     y = ((p + 1.0) * _pow2_f64(n - s)) * (1.0 + s)
@@ -192,7 +199,7 @@ def exp64(x):
 def exp32(x):
     """exp(x) for float32, computed in float32 throughout."""
     xc = min(max(x, _F32_TINY_X), np.float32(89.0))
-    p, n = _reduced_expm1_32(xc)
+    p, n, _ = _reduced_expm1_32(xc)
     s = np.float32(1.0) if n > np.float32(0.0) else np.float32(0.0)
     y = ((p + np.float32(1.0)) * _pow2_f32(n - s)) * (np.float32(1.0) + s)
     y = np.float32(math.inf) if x > _F32_MAX_X else y
@@ -223,21 +230,19 @@ def _sigmoid64(z, one=1.0):
     0 (NumPy's formula gives subnormals down to z = -709.78, then 0). The
     clamps are written so that NaN passes through them.
     """
-    u = -z
-    u = 710.0 * one if u > 710.0 * one else u
-    u = -40.0 * one if u < -40.0 * one else u
-    p, n = _reduced_expm1_64(u, one)
-    return one / (one + (p + one) * _pow2_f64(n, one))
+    z = -710.0 * one if z < -710.0 * one else z
+    z = 40.0 * one if z > 40.0 * one else z
+    p, _, t = _reduced_expm1_64(z, one, -1.0)
+    return one / (one + (p + one) * _scale_bits_f64(t))
 
 
 @njit(**JIT)
 def _sigmoid32(z, one=np.float32(1.0)):
     """float32 twin of `_sigmoid64`: -z clamped to [-18, 89]."""
-    u = -z
-    u = np.float32(89.0) * one if u > np.float32(89.0) * one else u
-    u = np.float32(-18.0) * one if u < np.float32(-18.0) * one else u
-    p, n = _reduced_expm1_32(u, one)
-    return one / (one + (p + one) * _pow2_f32(n, one))
+    z = np.float32(-89.0) * one if z < np.float32(-89.0) * one else z
+    z = np.float32(18.0) * one if z > np.float32(18.0) * one else z
+    p, _, t = _reduced_expm1_32(z, one, np.float32(-1.0))
+    return one / (one + (p + one) * _scale_bits_f32(t))
 
 
 def sigmoid(z, one=None):
@@ -270,8 +275,8 @@ def _tanh64(z, one=1.0):
     small arguments keep full relative precision. NaN passes through. `one` is 1 (see `opaque`)."""
     u = abs(z)
     u = 20.0 * one if u > 20.0 * one else u
-    p, n = _reduced_expm1_64(u + u, one)
-    e = p if n == 0.0 else (p + one) * _pow2_f64(n, one) - one
+    p, n, t = _reduced_expm1_64(u + u, one)
+    e = p if n == 0.0 else (p + one) * _scale_bits_f64(t) - one
     t = e / (e + 2.0 * one)
     return -t if z < 0.0 else t
 
@@ -281,8 +286,8 @@ def _tanh32(z, one=np.float32(1.0)):
     """float32 twin of `_tanh64`: |z| clamped to 10."""
     u = abs(z)
     u = np.float32(10.0) * one if u > np.float32(10.0) * one else u
-    p, n = _reduced_expm1_32(u + u, one)
-    e = p if n == np.float32(0.0) else (p + one) * _pow2_f32(n, one) - one
+    p, n, t = _reduced_expm1_32(u + u, one)
+    e = p if n == np.float32(0.0) else (p + one) * _scale_bits_f32(t) - one
     t = e / (e + np.float32(2.0) * one)
     return -t if z < np.float32(0.0) else t
 

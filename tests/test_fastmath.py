@@ -67,6 +67,30 @@ def test_kernel_sigmoid_matches_the_notebook_formula(dtype, bound):
     assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == 0.0
 
 
+@pytest.mark.parametrize("dtype, lo, hi", [(np.float64, -700.0, 40.0), (np.float32, -80.0, 18.0)])
+def test_sigmoid_is_one_over_one_plus_the_kernels_exp_bit_for_bit(dtype, lo, hi):
+    """sigmoid reduces -z with the signs folded into exp's constants (kernels/fastmath.py, `_reduced_expm1_64`'s
+    `sign`): its bits are those of 1 / (1 + exp(-z)) with the kernel's exp of the negated z, wherever neither
+    clamps (-z in [-hi, -lo])."""
+    from numba import njit
+
+    from kernels.fastmath import sigmoid_array, vexp
+
+    @njit
+    def through_exp(z):
+        out = np.empty_like(z)
+        one = z.dtype.type(1.0)
+        for j in range(z.shape[0]):
+            out[j] = one / (one + vexp(-z[j]))
+        return out
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([np.linspace(lo, hi, 200001), rng.uniform(lo, hi, 100000), rng.normal(0, 1, 100000),
+                        rng.normal(0, 1e-4, 10000), [0.0, -0.0]]).astype(dtype)
+    z = z[(z >= lo) & (z <= hi)]
+    np.testing.assert_array_equal(sigmoid_array(z).view(np.uint8), through_exp(z).view(np.uint8))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_kernels_opaque_one_gives_the_same_bits(dtype):
     """sigmoid(z, one) and tanh(z, one), with `one` an `opaque` 1 as the kernel holds it, are sigmoid(z) and
