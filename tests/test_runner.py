@@ -109,6 +109,17 @@ def test_rows_identical_across_jobs_backends_and_chunking_of_work(tmp_path):
     assert_same_rows(a, rows(tmp_path / "c" / "t"))
 
 
+def test_a_sweep_with_one_worker_does_not_import_joblib(tmp_path):
+    """One worker trains in the calling thread: joblib (with loky and psutil, about 60 ms) stays out of the
+    start-up of a small sweep, which issue 15 counts; the rows are those of two workers (test above)."""
+    grid = write_grid(tmp_path, epochs=5, seeds=4)
+    code = ("import sys; from sweep.cli import main; "
+            f"code = main(['run', {str(grid)!r}, '--out', {str(tmp_path / 'out')!r}, '--jobs', '1', '--quiet']); "
+            "print(code, 'joblib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+
+
 def test_rerun_skips_finished_parts_and_rebuilds_missing_and_corrupt_ones(tmp_path, capsys):
     grid = write_grid(tmp_path)
     assert run_cli(grid, "--out", tmp_path) == 0

@@ -33,6 +33,10 @@ def execute(work, *, jobs, backend="threads", **_context):
     if backend == "processes":
         yield from _processes(work, jobs, threads)
         return
+    if min(jobs, len(work)) == 1:  # one worker: in this thread, without importing joblib (60 ms of a start-up)
+        for item in work:
+            yield item.chunk, train(item, threads)
+        return
     from joblib import Parallel, delayed
 
     def one(item):
