@@ -8,7 +8,8 @@ MSE, lr 0.5, --epochs (default 2000); the sweep is a grid of --runs seeds
 * run_train: the train phase of `python -m sweep run` as it reports it
   (planning, training, writing the parts; warm Numba cache);
 * run_wall: the whole command, interpreter start and imports included;
-* startup: wall time of `python -m sweep run` on a 4-run grid (warm cache), against the bar of issue 15
+* startup: wall time of `python -m sweep run` on a 4-run grid (warm: Numba's cache and Python's bytecode
+  cache filled by a run before), against the bar of issue 15
   (0.8 s) and the floors of `benchmarks/startup.py` (a process that calls one cached Numba function, and one
   that also imports pandas and pyarrow, as `sweep run` must);
 * host: runs per second of the work outside the kernel on one thread (what a GPU sweep's host must keep
@@ -98,12 +99,12 @@ lr_output = {{ logspace = [-3, 6, {side}] }}
 """
 
 
-def child(argv):
+def child(argv, env=None):
     """(wall seconds, stderr, peak RSS in MB) of one Python child process (its own peak, from wait4);
     SystemExit with its stderr if it fails."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, text=True, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -139,11 +140,11 @@ def kernel_rate(epochs, repeats, networks=4096):
     return statistics.median(once(epochs) for _ in range(repeats))
 
 
-def sweep_run(grid_text, workdir, name):
+def sweep_run(grid_text, workdir, name, env=None):
     grid = Path(workdir) / f"{name}.toml"
     grid.write_text(grid_text)
     out = Path(workdir) / "results"
-    wall, stderr, rss = child(["-m", "sweep", "run", str(grid), "--out", str(out)])
+    wall, stderr, rss = child(["-m", "sweep", "run", str(grid), "--out", str(out)], env)
     m = re.search(r"([0-9.e+]+) network-epochs/s", stderr.strip().splitlines()[-2])
     return wall, float(m.group(1)) if m else float("nan"), rss
 
@@ -261,7 +262,10 @@ def main():
         f'"{c.strip()}"' for c in args.record.split(",")) + "]\n"
 
     with tempfile.TemporaryDirectory() as tmp:
-        sweep_run(GRID.format(name="warm", epochs=10, runs=4, record=""), tmp, "warm")  # fills Numba's cache
+        # fills Numba's cache, and Python's bytecode cache even where PYTHONDONTWRITEBYTECODE is set (as in
+        # some sandboxes): a warm start of a user's installation reads both
+        writes_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        sweep_run(GRID.format(name="warm", epochs=10, runs=4, record=""), tmp, "warm", writes_bytecode)
         startup = statistics.median(sweep_run(GRID.format(name=f"tiny{i}", epochs=10, runs=4, record=""), tmp, f"tiny{i}")[0]
                                     for i in range(5))
         floors = startup_floors()
