@@ -322,7 +322,11 @@ def main():
               f"both {1e6 / total:.2f} us a run ({h['lanes']:,} runs)")
     print(f"peak memory of `sweep run` on {args.memory_runs:,} runs: {peak:.0f} MB")
     bar = run_train / kernel >= 0.85
-    print(f"bar: train phase >= 85% of the kernel: {'PASS' if bar else 'FAIL'} ({run_train / kernel:.1%})")
+    if args.epochs >= 2000:  # the bar's workload: runs long enough that a run's fixed costs are a small share
+        print(f"bar: train phase >= 85% of the kernel: {'PASS' if bar else 'FAIL'} ({run_train / kernel:.1%})")
+    else:
+        print(f"train phase {run_train / kernel:.1%} of the kernel (its 85% bar is for runs of >= 2,000 epochs: "
+              f"at {args.epochs}, a run's fixed costs weigh more)")
     out = {"kernel": kernel, "run_train": run_train, "run_wall": run_wall, "train_vs_kernel": run_train / kernel,
            "wall_vs_kernel": run_wall / kernel, "startup_s": startup, "startup_floors_s": floors,
            "host_runs_per_s": 1 / (1 / host["rows"] + 1 / host["write"]), "host_rows_runs_per_s": host["rows"],
