@@ -131,15 +131,15 @@ _BIASED_F32 = np.float32(12582912.0 + 127.0)
 
 
 @njit(**JIT)
-def _pow2_f64(n, one=1.0):
-    """2**n for an integral float64 n in [-1023, 1024] (-1023 gives 0, 1024 inf); `one`: 1 (see `opaque`)."""
-    return _scale_bits_f64(n + _BIASED_F64 * one)
+def _pow2_f64(n):
+    """2**n for an integral float64 n in [-1023, 1024] (-1023 gives 0, 1024 inf)."""
+    return _scale_bits_f64(n + _BIASED_F64)
 
 
 @njit(**JIT)
-def _pow2_f32(n, one=np.float32(1.0)):
+def _pow2_f32(n):
     """2**n for an integral float32 n in [-127, 128] (-127 gives 0, 128 inf)."""
-    return _scale_bits_f32(n + _BIASED_F32 * one)
+    return _scale_bits_f32(n + _BIASED_F32)
 
 
 @njit(**JIT)

@@ -282,10 +282,10 @@ def test_float32_kernel_is_as_accurate_as_float32_numpy(problem):
     rounding makes in float32 NumPy (plus 1e-4): a one-ulp nudge, up or down, of the initial
     weights, every exp one ulp larger or smaller, the samples summed in reverse order (for the
     final weights and outputs, the largest change in the array, as the dynamics move roundings
-    from one weight to another) -- lanes so chaotic that such a nudge moves the float64 reference's final loss by more
-    than 1e-3 are left out of that comparison: float32 sums
-    are rounded differently here (sequential) and there (pairwise, BLAS), so the two float32
-    results drift apart by as much as each drifts from float64, not more. Shares of outputs
+    from one weight to another) -- lanes so chaotic that a float32 ulp of the initial weights
+    moves the float64 reference's losses by more than 1e-3 are left out of that comparison:
+    float32 sums are rounded differently here (sequential) and there (pairwise, BLAS), so the
+    two float32 results drift apart by as much as each drifts from float64, not more. Shares of outputs
     past 0.5 or of |z| past 4 must agree wherever no value lies within 1e-3 of its threshold
     and float32 NumPy agrees with float64 (with and without the nudge).
     Thresholds of the criterion are moved out of the way (criterion 'loss' with tol 1e-12,
