@@ -11,7 +11,9 @@ kernels/kernel.py; how often each line runs per network-epoch is counted by runn
 source (`py_func`, its helpers' too) under a line tracer on the same workload, over two lengths of training,
 so that the difference is the steady state of an epoch. A loop that advances by `lanes` lanes per
 iteration and whose line runs `count` times per epoch in a tile of `tile` lanes runs `count / (lanes * tile)`
-iterations per network-epoch, each of `len(body)` instructions.
+iterations per network-epoch, each of `len(body)` instructions. The same weights give the instructions by
+kind, by the execution units each needs (multiplies and FMAs, additions, divisions, loads, stores, ...): what
+the loops ask of the machine's ports.
 
 The workload is the kernel benchmark's: 2-4-1 sigmoid networks on XOR, MSE, lr 0.5, one tile of the
 default size (a multiple of every loop's lanes per iteration, so no loop runs its remainder). What is not
@@ -139,7 +141,40 @@ def _instructions(asm):
     return sum(1 for line in asm.splitlines() if line.startswith("\t") and not line.startswith("\t."))
 
 
-Loop = collections.namedtuple("Loop", "body lines lanes vector width fma")
+Loop = collections.namedtuple("Loop", "body lines lanes vector width fma kinds")
+
+FOLDED = "loads folded into arithmetic"  # counted beside the kinds, not as instructions of their own
+
+
+def _kind(instruction):
+    """What an instruction of a loop body does, by the execution units it needs: "multiply/FMA", "add",
+    "divide", "min/max/logic/shift", "load", "store", "move" (register to register, vector), "other vector", or
+    "scalar" (no vector register: counters, branches, addresses)."""
+    op, _, operands = instruction.partition("\t")
+    if not PACKED.search(operands):
+        return "scalar"
+    destination = re.split(r",\s*(?![^()]*\))", operands)[-1]  # AT&T: the last operand, commas in (...) kept
+    if op.startswith(("vfmadd", "vfmsub", "vfnmadd", "vfnmsub", "vmul")):
+        return "multiply/FMA"
+    if op.startswith(("vdiv", "vsqrt")):
+        return "divide"
+    if op.startswith(("vadd", "vsub")):
+        return "add"
+    if op.startswith(("vmin", "vmax", "vcmp", "vand", "vor", "vxor", "vblend", "vpsll", "vpsrl", "vpsra", "vpand",
+                      "vpor", "vpxor", "vpadd", "vpsub")):
+        return "min/max/logic/shift"
+    if op.startswith(("vmov", "vmaskmov", "vbroadcast")):
+        if "(" in destination:
+            return "store"
+        return "load" if "(" in operands else "move"
+    return "other vector"
+
+
+def _kinds(body):
+    """The kinds of a loop body's instructions, and how many of its arithmetic instructions read memory."""
+    kinds = collections.Counter(_kind(t) for t in body)
+    kinds[FOLDED] = sum(1 for t in body if "(" in t and _kind(t) not in ("load", "store", "scalar"))
+    return kinds
 
 
 def loops(asm, itemsize):
@@ -173,7 +208,7 @@ def loops(asm, itemsize):
         widths = {m[1] for t, _ in body for m in PACKED.findall(t)}
         width = next((w + "mm" for w in "zyx" if w in widths), None)
         fma = sum(t.startswith("vfmadd") for t, _ in body)
-        found.append(Loop(len(body), lines, lanes, width in ("ymm", "zmm"), width, fma))
+        found.append(Loop(len(body), lines, lanes, width in ("ymm", "zmm"), width, fma, _kinds([t for t, _ in body])))
     return found
 
 
@@ -212,6 +247,7 @@ def count(dtype=np.float64, tile=None, verbose=False):
     source = Path(KERNEL_FILE).read_text().splitlines()
     totals = collections.Counter()
     registers = collections.Counter()
+    kinds = collections.Counter()
     rows = []
     # LLVM compiles a loop as versions: the vector body, a shorter vector epilogue, a scalar remainder (often
     # unrolled: more lanes per iteration than the vector body), and an inlined helper's loops once per call
@@ -244,6 +280,8 @@ def count(dtype=np.float64, tile=None, verbose=False):
         kind = "vector" if loop.vector else "scalar"
         totals[kind] += per_network_epoch
         registers[loop.width] += per_network_epoch
+        for name, n in loop.kinds.items():
+            kinds[name] += n * runs / (loop.lanes * tile)
         rows.append(dict(first=min(loop.lines), last=max(loop.lines), kind=kind, body=loop.body, fma=loop.fma,
                          lanes=loop.lanes, runs=runs / tile, per_network_epoch=per_network_epoch))
     rows.sort(key=lambda r: (r["first"], r["last"]))
@@ -255,7 +293,8 @@ def count(dtype=np.float64, tile=None, verbose=False):
                   f"{r['runs']:>15.3g}  {r['per_network_epoch']:>15.2f}")
     return dict(dtype=dtype.name, tile=tile, vector=totals["vector"], scalar=totals["scalar"],
                 register=max(registers, key=registers.get) if registers else None,
-                loops=len(rows), uncounted=len(unread), rows=rows, twin_instructions=_instructions(asm),
+                loops=len(rows), uncounted=len(unread), rows=rows, kinds=dict(kinds),
+                twin_instructions=_instructions(asm),
                 kernel_instructions=plain)
 
 
@@ -271,6 +310,8 @@ def main(argv=None):
               f"{c['uncounted']} more loops of the epoch not counted: their counter was not recognised); "
               f"the kernel has {c['kernel_instructions']} instructions, its twin with line numbers "
               f"{c['twin_instructions']}")
+        kinds = sorted(((k, v) for k, v in c["kinds"].items() if k != FOLDED), key=lambda kv: -kv[1])
+        print("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in kinds) + f" ({FOLDED}: {c['kinds'][FOLDED]:.1f})")
 
 
 if __name__ == "__main__":

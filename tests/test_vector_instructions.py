@@ -62,3 +62,33 @@ def test_the_kernels_loops_take_the_sigmoids_of_xor_once_each(dtype=np.float64):
     assert sigmoids == pytest.approx(20)
     assert all(r["lanes"] % lanes_per_vector == 0 for r in c["rows"] if r["kind"] == "vector")
     assert c["vector"] > 0 and abs(c["twin_instructions"] - c["kernel_instructions"]) < 0.05 * c["kernel_instructions"]
+    # the kinds share out the same instructions; each sigmoid divides once per vector
+    assert sum(v for k, v in c["kinds"].items() if k != vi.FOLDED) == pytest.approx(c["vector"] + c["scalar"])
+    assert c["kinds"]["divide"] >= 20 / lanes_per_vector - 1e-9
+
+
+@pytest.mark.parametrize("instruction, kind", [
+    ("vmovups\t%ymm5, (%r15,%rax,4)", "store"),            # the last operand is the destination, commas in ()
+    ("vmaskmovps\t%ymm6, %ymm7, (%r9,%rax,4)", "store"),
+    ("vmovsd\t%xmm0, (%rax)", "store"),
+    ("vmovups\t(%rsi,%rax,4), %ymm4", "load"),
+    ("vbroadcastss\t(%r10), %ymm6", "load"),
+    ("vmovaps\t%ymm2, %ymm5", "move"),
+    ("vfmadd213ps\t1936(%rsp), %ymm5, %ymm7", "multiply/FMA"),
+    ("vmulpd\t%zmm1, %zmm2, %zmm3", "multiply/FMA"),
+    ("vdivps\t%ymm5, %ymm0, %ymm5", "divide"),
+    ("vsubps\t528(%rsp), %ymm4, %ymm5", "add"),
+    ("vpslld\t$23, %ymm6, %ymm6", "min/max/logic/shift"),
+    ("vminps\t%ymm5, %ymm2, %ymm5", "min/max/logic/shift"),
+    ("vcvtps2pd\t%xmm0, %ymm1", "other vector"),
+    ("addq\t$8, %rax", "scalar"),
+    ("jne\t.LBB0_217", "scalar"),
+])
+def test_instructions_are_sorted_by_the_units_they_need(instruction, kind):
+    assert vi._kind(instruction) == kind
+
+
+def test_arithmetic_that_reads_memory_is_counted_beside_the_kinds():
+    kinds = vi._kinds(["vfmadd213ps\t1936(%rsp), %ymm5, %ymm7", "vmovups\t%ymm5, (%r15,%rax,4)",
+                       "vaddps\t(%rcx,%rax,4), %ymm4, %ymm4", "vmovups\t(%rsi,%rax,4), %ymm4"])
+    assert kinds == {"multiply/FMA": 1, "store": 1, "add": 1, "load": 1, vi.FOLDED: 2}
