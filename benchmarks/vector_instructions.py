@@ -298,6 +298,12 @@ def count(dtype=np.float64, tile=None, verbose=False):
                 kernel_instructions=plain)
 
 
+def format_kinds(kinds):
+    """`count`'s instructions per network-epoch by kind, largest first, as one line."""
+    ranked = sorted(((k, v) for k, v in kinds.items() if k != FOLDED), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.1f}" for k, v in ranked) + f" ({FOLDED}: {kinds.get(FOLDED, 0.0):.1f})"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", choices=("float64", "float32"), default=None, help="one dtype (default: both)")
@@ -310,8 +316,7 @@ def main(argv=None):
               f"{c['uncounted']} more loops of the epoch not counted: their counter was not recognised); "
               f"the kernel has {c['kernel_instructions']} instructions, its twin with line numbers "
               f"{c['twin_instructions']}")
-        kinds = sorted(((k, v) for k, v in c["kinds"].items() if k != FOLDED), key=lambda kv: -kv[1])
-        print("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in kinds) + f" ({FOLDED}: {c['kinds'][FOLDED]:.1f})")
+        print("  by kind: " + format_kinds(c["kinds"]))
 
 
 if __name__ == "__main__":
