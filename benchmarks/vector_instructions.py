@@ -141,7 +141,7 @@ def _instructions(asm):
     return sum(1 for line in asm.splitlines() if line.startswith("\t") and not line.startswith("\t."))
 
 
-Loop = collections.namedtuple("Loop", "body lines lanes vector width fma kinds")
+Loop = collections.namedtuple("Loop", "body lines lanes vector width fma kinds text")
 
 FOLDED = "loads folded into arithmetic"  # counted beside the kinds, not as instructions of their own
 
@@ -208,7 +208,8 @@ def loops(asm, itemsize):
         widths = {m[1] for t, _ in body for m in PACKED.findall(t)}
         width = next((w + "mm" for w in "zyx" if w in widths), None)
         fma = sum(t.startswith("vfmadd") for t, _ in body)
-        found.append(Loop(len(body), lines, lanes, width in ("ymm", "zmm"), width, fma, _kinds([t for t, _ in body])))
+        text = tuple(t for t, _ in body)
+        found.append(Loop(len(body), lines, lanes, width in ("ymm", "zmm"), width, fma, _kinds(text), text))
     return found
 
 
@@ -236,8 +237,24 @@ def _lanes_per_iteration(body, itemsize):
     return None
 
 
-def count(dtype=np.float64, tile=None, verbose=False):
-    """Instructions per network-epoch in the loops over lanes, split into vector and scalar loops."""
+def mca(body, cpu, iterations=200):
+    """(cycles per iteration, the block's reciprocal throughput) of a loop body on `cpu`'s scheduling model in
+    LLVM, from `llvm-mca`: the first simulates the out-of-order core (dependencies, queues, ports), the second
+    is what the ports alone allow."""
+    import subprocess
+
+    import llvmlite.binding as llvm
+
+    source = ".Lloop:\n" + "\n".join(re.sub(r"^(j\w+)\s+\.?L\w+$", r"\1 .Lloop", t) for t in body) + "\n"
+    out = subprocess.run(["llvm-mca", f"-mtriple={llvm.get_process_triple()}", f"-mcpu={cpu}",
+                          f"-iterations={iterations}"], input=source, capture_output=True, text=True, check=True).stdout
+    cycles = int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / iterations
+    return cycles, float(re.search(r"Block RThroughput:\s+([\d.]+)", out).group(1))
+
+
+def count(dtype=np.float64, tile=None, verbose=False, mca_cpus=()):
+    """Instructions per network-epoch in the loops over lanes, split into vector and scalar loops; with
+    `mca_cpus`, also llvm-mca's cycles per network-epoch of the same loops on those CPUs' models (`mca`)."""
     from kernels.batch import default_tile
 
     dtype = np.dtype(dtype)
@@ -248,6 +265,7 @@ def count(dtype=np.float64, tile=None, verbose=False):
     totals = collections.Counter()
     registers = collections.Counter()
     kinds = collections.Counter()
+    modelled = {cpu: collections.Counter() for cpu in mca_cpus}
     rows = []
     # LLVM compiles a loop as versions: the vector body, a shorter vector epilogue, a scalar remainder (often
     # unrolled: more lanes per iteration than the vector body), and an inlined helper's loops once per call
@@ -282,6 +300,10 @@ def count(dtype=np.float64, tile=None, verbose=False):
         registers[loop.width] += per_network_epoch
         for name, n in loop.kinds.items():
             kinds[name] += n * runs / (loop.lanes * tile)
+        for cpu in mca_cpus:
+            cycles, ports = mca(loop.text, cpu)
+            modelled[cpu]["simulated"] += cycles * runs / (loop.lanes * tile)
+            modelled[cpu]["ports"] += ports * runs / (loop.lanes * tile)
         rows.append(dict(first=min(loop.lines), last=max(loop.lines), kind=kind, body=loop.body, fma=loop.fma,
                          lanes=loop.lanes, runs=runs / tile, per_network_epoch=per_network_epoch))
     rows.sort(key=lambda r: (r["first"], r["last"]))
@@ -294,6 +316,7 @@ def count(dtype=np.float64, tile=None, verbose=False):
     return dict(dtype=dtype.name, tile=tile, vector=totals["vector"], scalar=totals["scalar"],
                 register=max(registers, key=registers.get) if registers else None,
                 loops=len(rows), uncounted=len(unread), rows=rows, kinds=dict(kinds),
+                mca={cpu: dict(m) for cpu, m in modelled.items()},
                 twin_instructions=_instructions(asm),
                 kernel_instructions=plain)
 
@@ -308,15 +331,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", choices=("float64", "float32"), default=None, help="one dtype (default: both)")
     ap.add_argument("--loops", action="store_true", help="print each loop's figures")
+    ap.add_argument("--mca", metavar="CPU[,CPU]", default="",
+                    help="also llvm-mca's cycles per network-epoch of the loops on these CPUs' models (znver3, "
+                         "icelake-server, ...; needs llvm-mca on the PATH)")
     args = ap.parse_args(argv)
+    cpus = tuple(c for c in args.mca.split(",") if c)
     for dtype in ([args.dtype] if args.dtype else ["float64", "float32"]):
-        c = count(dtype, verbose=args.loops)
+        c = count(dtype, verbose=args.loops, mca_cpus=cpus)
         print(f"{dtype}: {c['vector']:.0f} instructions per network-epoch in vector loops ({c['register']}) and "
               f"{c['scalar']:.0f} in scalar ones ({c['loops']} loops over lanes, tile {c['tile']}; "
               f"{c['uncounted']} more loops of the epoch not counted: their counter was not recognised); "
               f"the kernel has {c['kernel_instructions']} instructions, its twin with line numbers "
               f"{c['twin_instructions']}")
         print("  by kind: " + format_kinds(c["kinds"]))
+        for cpu, m in c["mca"].items():
+            print(f"  llvm-mca, {cpu}: {m['simulated']:.1f} cycles per network-epoch simulated, {m['ports']:.1f} "
+                  f"as its ports allow")
 
 
 if __name__ == "__main__":

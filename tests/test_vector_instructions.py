@@ -1,5 +1,7 @@
 """benchmarks/vector_instructions.py: loops and their lanes read from assembly, and the count of the kernel's
 loops per network-epoch against what the XOR network computes."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,19 @@ def test_loops_are_the_innermost_back_jumps_with_their_lines_lanes_and_registers
         (5, {700: 5}, 8, True, "ymm"),              # bytes: 64 / 8 lanes, two 4-lane vectors
         (4, {710: 4}, 1, False, None),              # a scalar loop
     ]  # the last jump goes back over all three: not innermost
+    assert all(len(l.text) == l.body and l.text[-1].startswith("j") for l in found)
+
+
+@pytest.mark.skipif(shutil.which("llvm-mca") is None, reason="llvm-mca is not on the PATH")
+def test_mca_simulates_a_chain_of_dependent_fmas_slower_than_independent_ones():
+    """Four fused multiply-adds into one register (a chain across iterations too) take about four latencies
+    an iteration; four into four registers, about what the ports allow. The model's figures reach us."""
+    chain = ["vfmadd213pd\t%ymm1, %ymm2, %ymm0"] * 4 + ["decq\t%rcx", "jne\t.LBB0_3"]
+    free = [f"vfmadd213pd\t%ymm1, %ymm2, %ymm{r}" for r in (3, 4, 5, 6)] + ["decq\t%rcx", "jne\t.LBB0_3"]
+    (chained, chain_ports), (independent, free_ports) = vi.mca(chain, "znver3"), vi.mca(free, "znver3")
+    assert chain_ports == free_ports > 0  # the same instructions on the same ports
+    assert independent == pytest.approx(free_ports, rel=0.25)
+    assert chained > 3 * independent
 
 
 def test_lanes_per_iteration_reads_the_counter_or_refuses():
