@@ -61,7 +61,7 @@ from kernels.hessian import edge_threshold, forward as curvature_forward, ntk_to
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
-from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
+from kernels.trainability import add_state, add_states, beyond_cap, capped, loss_ratio, scores, tail_start
 from kernels.jit import KERNEL_JIT
 from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, D_EPOCH_SHARPNESS_MAX,
                            D_LOSS_INIT, D_LOSS_MAX, D_LOSS_ROSE, D_LR_LAMBDA0, D_NTK_LAMBDA0, D_SHARPNESS_FINAL,
@@ -757,23 +757,26 @@ def _build(act, factors, general):
                             for n in range(n_samples):
                                 s += bce_term(a2[n, j], Y[n], ep, one)
                             lossv[j] = -(s / n_dt)
+                if e == 0:
+                    for j in range(active):
+                        score[0, j] = lossv[j]
+                in_tail = e >= tail_from
+                # Branch-free (selects, every store unconditional), so that the loop over lanes vectorises.
                 n_stop = 0
                 for j in range(active):
                     L = lossv[j]
                     finite = is_finite(L)
                     ok = criterion_holds(L, maxerr[j], t_crit_loss[j], t_tol[j], t_margin[j])
                     holds[j] = ok
-                    if L < min_loss[j]:
-                        min_loss[j] = L
-                    if ok and first[j] < 0:
-                        first[j] = e
-                    if e == 0:
-                        score[0, j] = L
+                    m = min_loss[j]
+                    min_loss[j] = L if L < m else m
+                    f = first[j]
+                    first[j] = e if ok & (f < 0) else f
                     ratio = loss_ratio(L, score[0, j])
-                    if beyond_cap(ratio) and ediv[j] < 0:
-                        ediv[j] = e
-                    score[1, j], score[2, j], score[3, j] = add_states(score[1, j], score[2, j], score[3, j],
-                                                                       capped(ratio), e, e, tail_from)
+                    d = ediv[j]
+                    ediv[j] = e if beyond_cap(ratio) & (d < 0) else d
+                    score[1, j], score[2, j], score[3, j] = add_state(score[1, j], score[2, j], score[3, j],
+                                                                      capped(ratio), in_tail)
                     s = stops(finite, ok, t_early[j], e, epochs)
                     stop[j] = s
                     n_stop += s

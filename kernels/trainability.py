@@ -50,13 +50,17 @@ def tail_start(epochs):
 
 
 @njit(**JIT)
+def add_state(ratio_sum, tail_sum, reciprocal_sum, ratio, in_tail):
+    """The three sums after adding `ratio` for one state, `in_tail` if it is in the tail window. Selects,
+    no branches: the CPU kernel's loop over lanes that calls it once per epoch vectorises."""
+    return ratio_sum + ratio, (tail_sum + ratio) if in_tail else tail_sum, reciprocal_sum + 1.0 / ratio
+
+
+@njit(**JIT)
 def add_states(ratio_sum, tail_sum, reciprocal_sum, ratio, first, last, tail_from):
     """The three sums after adding `ratio` for each state first..last (none if last < first)."""
     for t in range(first, last + 1):
-        ratio_sum += ratio
-        reciprocal_sum += 1.0 / ratio
-        if t >= tail_from:
-            tail_sum += ratio
+        ratio_sum, tail_sum, reciprocal_sum = add_state(ratio_sum, tail_sum, reciprocal_sum, ratio, t >= tail_from)
     return ratio_sum, tail_sum, reciprocal_sum
 
 
