@@ -655,7 +655,7 @@ def xor_comparison(args):
         print(format_startup(startup))
     instructions = {}
     if not args.no_asm:
-        from benchmarks.vector_instructions import count, format_kinds
+        from benchmarks.vector_instructions import count, format_kinds, format_missed
         for name, dtype in (("kernel_f64", np.float64), ("kernel_f32", np.float32)):
             c = instructions[name] = count(dtype, tile=args.tile)
             total = c["vector"] + c["scalar"]
@@ -666,6 +666,8 @@ def xor_comparison(args):
                   f"counted; benchmarks/vector_instructions.py), against {cycles[name] or float('nan'):.0f} cycles: "
                   f"{per_cycle}")
             print(f"  by kind: {format_kinds(c['kinds'])}")
+            if c["missed"]:
+                print(f"  {format_missed(c['missed'])}")
     print()
     vs_loop = rate["kernel_f64"] / rate["loop"]
     vs_batched = rate["kernel_f64"] / rate["batched"]
