@@ -22,7 +22,7 @@ a few instructions per loop entry; the counts are of the loop bodies only. A vec
 not recognised is reported, not counted. A loop the compiler left scalar with branches inside is no innermost
 loop of the assembly: a loop over lanes whose `for` line runs every epoch but lies in no innermost loop is
 reported by its line (`missed`), not counted. (The per-state scoring loop was such a loop for a Zen 3 until it
-was written branch-free, a third of the float32 kernel's time there.)
+was written branch-free: docs/performance.md.)
 """
 import argparse
 import collections

@@ -100,7 +100,7 @@ from kernels.batch import Variant
 from kernels.losses import bce_delta, bce_term, mse_delta, mse_delta_linear
 from kernels.optimizers import adam_factors, decay_factor, shuffle_into, update, uses_first_moment
 from kernels.rules import criterion_holds, is_finite, stops
-from kernels.trainability import add_states, beyond_cap, capped, loss_ratio, scores, tail_start
+from kernels.trainability import add_state, add_states, beyond_cap, capped, loss_ratio, scores, tail_start
 from kernels.jit import JIT
 from kernels.vocab import (A_BETA1, A_BETA2, A_DECAY_BIASES, A_EPS, A_WD, BCE, BY_LOSS, F_ACCURACY, F_DEAD_HIDDEN_END,
                            F_DEAD_HIDDEN_START, F_FINAL_LOSS, F_FINAL_MSE, F_GRAD_NORM, F_LOSS_RATIO_SUM,
@@ -448,8 +448,8 @@ def _build(X, Y, H, dtype, with_momentum, with_bce, codes, constant, with_decay)
             ratio = loss_ratio(loss, initial)
             if beyond_cap(ratio) and ediv < 0:
                 ediv = e
-            ratio_sum, tail_sum, reciprocal_sum = add_states(ratio_sum, tail_sum, reciprocal_sum, capped(ratio), e, e,
-                                                             tail_from)
+            ratio_sum, tail_sum, reciprocal_sum = add_state(ratio_sum, tail_sum, reciprocal_sum, capped(ratio),
+                                                            e >= tail_from)
             while ck_next == e:
                 out_ck[ck_i, g] = loss
                 ck_i += 1

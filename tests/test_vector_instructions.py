@@ -100,8 +100,7 @@ print(json.dumps(dict(register=c["register"], rows=c["rows"], missed=c["missed"]
 def test_the_epochs_statistics_are_a_vector_loop_without_avx512(tmp_path):
     """The loop over lanes that scores each state (loss, criterion, minimum, trainability sums, stop) is written
     branch-free so that it vectorises on AVX2 machines too. With branches, LLVM vectorised it only where masked
-    stores are cheap (AVX-512, Intel's AVX2); for a Zen 3 it stayed scalar and took about a third of the
-    float32 kernel's time. Compiled for a Zen 3 (LLVM's model of it) with this host's features less AVX-512, it
+    stores are cheap (AVX-512, Intel's AVX2); for a Zen 3 it stayed scalar (docs/performance.md). Compiled for a Zen 3 (LLVM's model of it) with this host's features less AVX-512, it
     is a vector loop run once per lane-epoch, and no loop over lanes is left out of the count (`missed`: with
     branches, this one was)."""
     from numba.core import codegen
